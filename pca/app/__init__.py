@@ -1,0 +1,1 @@
+"""Wiring and the command line: pca run, sim, scenario, log, bench."""

@@ -1,0 +1,1 @@
+"""The pump's state machine and control loop, talking to the world through ports."""

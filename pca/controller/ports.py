@@ -1,0 +1,134 @@
+"""The small interfaces through which the controller reaches the world.
+
+The controller never imports hardware, SQLite or a clock; the app wires
+implementations of these protocols in (real ones on the Pi, simulated ones in
+tests and `pca scenario`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Literal, Protocol
+
+Priority = Literal["high", "medium", "low"]
+Actor = Literal["patient", "clinician", "system"]
+
+NS_PER_S = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class StepRate:
+    """A step rate of exactly `num / den` steps per second (integers, so no drift)."""
+
+    num: int
+    den: int = 1
+
+    def __post_init__(self) -> None:
+        if self.num < 0 or self.den <= 0:
+            raise ValueError(f"step rate {self.num}/{self.den} must be >= 0 with den > 0")
+
+    @classmethod
+    def from_fraction(cls, steps_per_s: Fraction) -> StepRate:
+        return cls(steps_per_s.numerator, steps_per_s.denominator)
+
+    @property
+    def per_s(self) -> Fraction:
+        return Fraction(self.num, self.den)
+
+    def step_time_ns(self, t0_ns: int, k: int) -> int:
+        """Time of step k (k >= 1) of a segment that began at t0_ns."""
+        return t0_ns + (k * self.den * NS_PER_S) // self.num
+
+    def steps_by(self, t0_ns: int, t_ns: int) -> int:
+        """How many steps of a segment begun at t0_ns are made at or before t_ns."""
+        if self.num == 0 or t_ns < t0_ns:
+            return 0
+        return ((t_ns - t0_ns + 1) * self.num - 1) // (self.den * NS_PER_S)
+
+
+class Motor(Protocol):
+    """A stepper pushing the syringe.
+
+    `count` is cumulative since the motor object was made and only grows.
+    `run(rate, limit, now)` lets the motor step at `rate` until the count
+    reaches `limit`: if it is already stepping at that rate and has not
+    reached its old limit, the schedule goes on and only the limit moves;
+    otherwise a new segment starts at `now` (first step one period later), so
+    raising a limit never produces a burst. `limit` never goes below `count`.
+    """
+
+    def run(self, rate: StepRate, limit: int, now_ns: int) -> None: ...
+
+    def count(self, now_ns: int) -> int: ...
+
+    def time_of_count(self, count: int) -> int | None:
+        """When the count will reach `count` on the current segment; None if never."""
+        ...
+
+    def halt(self, now_ns: int) -> int:
+        """Stop at once (mid-move), disable the driver, return the count."""
+        ...
+
+    def heartbeat(self, now_ns: int) -> None: ...
+
+    def fault(self) -> str | None:
+        """A fault the motor found by itself (stall, deadman, budget), else None."""
+        ...
+
+
+class Annunciator(Protocol):
+    """Buzzer and LEDs. Called every tick with the highest active priority."""
+
+    def annunciate(self, priority: Priority | None, silenced: bool, now_ns: int) -> None: ...
+
+    def tone(self, kind: Literal["granted", "denied"], now_ns: int) -> None: ...
+
+
+class Clock(Protocol):
+    """Monotonic time for therapy, wall time for timestamps only (SR-5)."""
+
+    def monotonic_ns(self) -> int: ...
+
+    def wall_ns(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Event:
+    """One logged event: contract fields plus the type's own fields."""
+
+    type: str
+    actor: Actor
+    t_s: float
+    pump_ns: int
+    wall_ns: int
+    fields: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    event: Event
+
+
+class LogWriteError(RuntimeError):
+    """The event log could not make an event durable."""
+
+
+class EventLog(Protocol):
+    """Append-only durable log. `append` buffers; `flush` makes durable or raises."""
+
+    def append(self, event: Event) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def replay(self) -> Iterable[StoredEvent]: ...
+
+
+class Credentials(Protocol):
+    """Where salted PIN hashes live (never the PIN itself)."""
+
+    def get_pin_hash(self, role: str) -> str | None: ...
+
+    def set_pin_hash(self, role: str, encoded: str) -> None: ...

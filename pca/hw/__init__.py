@@ -1,0 +1,1 @@
+"""Hardware adapters (gpiozero devices, the motor) and their simulated twins."""

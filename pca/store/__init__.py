@@ -1,0 +1,1 @@
+"""The durable, append-only, hash-chained event log and recovery from it."""
