@@ -1,0 +1,29 @@
+# Two entry points for a newcomer: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint native-test clean
+
+$(STAMP): pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=23"
+	PCA_NATIVE_WERROR=1 $(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/pca sim
+
+lint: $(STAMP)
+	$(BIN)/ruff check pca tests
+	$(BIN)/mypy
+
+native-test: $(STAMP)
+	@if [ -f native/Makefile ]; then $(MAKE) -C native test asan PYTHON=$(abspath $(BIN)/python); fi
+
+test: $(STAMP) lint native-test
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info

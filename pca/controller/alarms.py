@@ -1,0 +1,107 @@
+"""Alarm catalogue and the set of active alarms (SR-4, SR-10, SR-11).
+
+An alarm is raised when its condition appears. Latching alarms stay active
+after the condition goes until a clinician clears them (SR-6); the others
+clear themselves when the condition goes. Silence pauses the sound for two
+minutes and never clears a condition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pca.controller.ports import NS_PER_S, Priority
+
+PRIORITY: dict[str, Priority] = {
+    "occlusion": "high",
+    "air_in_line": "high",
+    "reservoir_empty": "high",
+    "battery_depleted": "high",
+    "door_open": "high",
+    "motor_fault": "high",
+    "log_failure": "high",
+    "reservoir_low": "medium",
+    "battery_low": "medium",
+    "dose_limit_reached": "medium",
+    "delivery_interrupted": "medium",
+    "button_stuck": "low",
+}
+# Stay active after their condition goes, until a clinician clears them.
+LATCHING = frozenset({"occlusion", "air_in_line", "reservoir_empty", "battery_depleted",
+                      "door_open", "motor_fault", "log_failure", "delivery_interrupted"})
+RANK: dict[Priority, int] = {"high": 3, "medium": 2, "low": 1}
+SILENCE_NS = 120 * NS_PER_S
+
+# Hardware lines that raise an alarm of the same name (end_of_travel means an empty syringe).
+SENSOR_ALARM = {
+    "occlusion": "occlusion",
+    "air_in_line": "air_in_line",
+    "battery_low": "battery_low",
+    "battery_depleted": "battery_depleted",
+    "door_open": "door_open",
+    "end_of_travel": "reservoir_empty",
+    "button_stuck": "button_stuck",
+}
+
+
+@dataclass
+class Alarm:
+    name: str
+    condition: bool
+
+    @property
+    def priority(self) -> Priority:
+        return PRIORITY[self.name]
+
+
+class AlarmSet:
+    """Active alarms. Methods return what changed so the caller can log it."""
+
+    def __init__(self) -> None:
+        self.active: dict[str, Alarm] = {}
+        self.silenced_until_ns: int | None = None
+
+    def set_condition(self, name: str, present: bool) -> str | None:
+        """Update a condition; returns "raised", "cleared" or None."""
+        alarm = self.active.get(name)
+        if present:
+            if alarm is None:
+                self.active[name] = Alarm(name, True)
+                self.silenced_until_ns = None  # a new alarm always sounds
+                return "raised"
+            alarm.condition = True
+            return None
+        if alarm is None:
+            return None
+        alarm.condition = False
+        if name not in LATCHING:
+            del self.active[name]
+            return "cleared"
+        return None
+
+    def clear_resolved(self) -> list[str]:
+        """Clinician clear: remove every alarm whose condition has gone."""
+        gone = [a.name for a in self.active.values() if not a.condition]
+        for name in gone:
+            del self.active[name]
+        return gone
+
+    def has_high(self) -> bool:
+        return any(a.priority == "high" for a in self.active.values())
+
+    def highest(self) -> Priority | None:
+        if not self.active:
+            return None
+        return max((a.priority for a in self.active.values()), key=RANK.__getitem__)
+
+    def silence(self, now_ns: int) -> list[Alarm]:
+        if not self.active:
+            return []
+        self.silenced_until_ns = now_ns + SILENCE_NS
+        return sorted(self.active.values(), key=lambda a: -RANK[a.priority])
+
+    def silenced(self, now_ns: int) -> bool:
+        return self.silenced_until_ns is not None and now_ns < self.silenced_until_ns
+
+    def names(self) -> list[str]:
+        return sorted(self.active)

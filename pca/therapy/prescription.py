@@ -1,0 +1,290 @@
+"""Prescriptions: parse what the clinician entered, check it (SR-8), convert it to mL."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from pca.therapy.drugs import AMOUNT_FIELDS, DrugEntry, DrugLibrary, Limits
+from pca.therapy.units import DOSE_UNITS, exact, show
+
+# Fields of a prescription in the clinician's unit, and whether each is required.
+AMOUNT_DEFAULTS: dict[str, Fraction | None] = {
+    "basal_rate_per_h": Fraction(0),
+    "pca_dose": None,
+    "dose_limit": None,
+    "loading_dose": Fraction(0),
+    "clinician_bolus_max": Fraction(0),
+}
+FIELDS = ("drug", "concentration_per_ml", "dose_unit", "basal_rate_per_h", "pca_dose",
+          "lockout_min", "max_pca_per_h", "dose_limit", "dose_limit_window_h", "loading_dose",
+          "clinician_bolus_max")
+
+
+class PrescriptionFormatError(ValueError):
+    """The prescription is malformed (wrong type, unknown or missing field)."""
+
+
+@dataclass(frozen=True)
+class RxRequest:
+    """What the clinician (or pharmacy file) asks for, exactly as entered."""
+
+    drug: str
+    concentration_per_ml: Fraction
+    dose_unit: str
+    basal_rate_per_h: Fraction
+    pca_dose: Fraction
+    lockout_min: Fraction
+    max_pca_per_h: int | None
+    dose_limit: Fraction | None
+    dose_limit_window_h: int
+    loading_dose: Fraction
+    clinician_bolus_max: Fraction
+
+    def entered(self) -> dict[str, Any]:
+        """JSON-ready, in the clinician's unit; parse_request(entered()) gives it back."""
+        out: dict[str, Any] = {}
+        for name in FIELDS:
+            value = getattr(self, name)
+            out[name] = float(value) if isinstance(value, Fraction) else value
+        return out
+
+
+@dataclass(frozen=True)
+class Prescription:
+    """An accepted prescription, with every amount also in mL (exact)."""
+
+    request: RxRequest
+    drug_unit: str
+    basal_ml_h: Fraction
+    pca_dose_ml: Fraction
+    dose_limit_ml: Fraction | None
+    loading_dose_ml: Fraction
+    clinician_bolus_max_ml: Fraction
+    overrides: tuple[str, ...] = ()
+
+    @property
+    def lockout_min(self) -> Fraction:
+        return self.request.lockout_min
+
+    @property
+    def window_h(self) -> int:
+        return self.request.dose_limit_window_h
+
+    @property
+    def max_pca_per_h(self) -> int | None:
+        return self.request.max_pca_per_h
+
+    def to_ml(self, amount: Fraction) -> Fraction:
+        """An amount in the prescription's dose unit, in mL."""
+        if self.request.dose_unit == "ml":
+            return amount
+        return amount / self.request.concentration_per_ml
+
+    def describe(self) -> dict[str, Any]:
+        """The prescription in the clinician's unit and in mL, for the log."""
+        out = self.request.entered()
+        out["drug_unit"] = self.drug_unit
+        out.update({
+            "basal_rate_ml_h": float(self.basal_ml_h),
+            "pca_dose_ml": float(self.pca_dose_ml),
+            "dose_limit_ml": None if self.dose_limit_ml is None else float(self.dose_limit_ml),
+            "loading_dose_ml": float(self.loading_dose_ml),
+            "clinician_bolus_max_ml": float(self.clinician_bolus_max_ml),
+            "overrides": list(self.overrides),
+        })
+        return out
+
+
+def _number(raw: Mapping[str, Any], name: str, default: Fraction | None, src: str) -> Fraction:
+    if name not in raw or raw[name] is None:
+        if default is None:
+            raise PrescriptionFormatError(f"{src}: missing field {name}")
+        return default
+    try:
+        return exact(raw[name], where=f"{src}: {name}")
+    except ValueError as err:
+        raise PrescriptionFormatError(str(err)) from None
+
+
+def _integer(raw: Mapping[str, Any], name: str, src: str, required: bool) -> int | None:
+    value = raw.get(name)
+    if value is None:
+        if required:
+            raise PrescriptionFormatError(f"{src}: missing field {name}")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise PrescriptionFormatError(f"{src}: {name} = {value!r} must be a whole number")
+    return int(value)
+
+
+def parse_request(raw: Mapping[str, Any], src: str = "prescription") -> RxRequest:
+    """Check the shape of a prescription table; raises PrescriptionFormatError."""
+    unknown = sorted(set(raw) - set(FIELDS) - {"drug_unit"})
+    if unknown:
+        raise PrescriptionFormatError(f"{src}: unknown field(s) {', '.join(unknown)}")
+    drug = raw.get("drug")
+    if not isinstance(drug, str) or not drug:
+        raise PrescriptionFormatError(f"{src}: drug must be a drug name, got {drug!r}")
+    dose_unit = raw.get("dose_unit")
+    if dose_unit not in DOSE_UNITS:
+        raise PrescriptionFormatError(
+            f"{src}: dose_unit = {dose_unit!r} must be one of {', '.join(DOSE_UNITS)}")
+    if raw.get("concentration_per_ml") is None:
+        raise PrescriptionFormatError(
+            f"{src}: concentration_per_ml is required (it never has a default)")
+    window = _integer(raw, "dose_limit_window_h", src, required=False)
+    return RxRequest(
+        drug=drug,
+        concentration_per_ml=_number(raw, "concentration_per_ml", None, src),
+        dose_unit=str(dose_unit),
+        basal_rate_per_h=_number(raw, "basal_rate_per_h", Fraction(0), src),
+        pca_dose=_number(raw, "pca_dose", None, src),
+        lockout_min=_number(raw, "lockout_min", None, src),
+        max_pca_per_h=_integer(raw, "max_pca_per_h", src, required=False),
+        dose_limit=None if raw.get("dose_limit") is None
+        else _number(raw, "dose_limit", None, src),
+        dose_limit_window_h=1 if window is None else window,
+        loading_dose=_number(raw, "loading_dose", Fraction(0), src),
+        clinician_bolus_max=_number(raw, "clinician_bolus_max", Fraction(0), src),
+    )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Outcome of validation: a prescription, or the reasons there is none."""
+
+    prescription: Prescription | None
+    errors: tuple[str, ...]
+    soft: tuple[str, ...]  # soft-limit breaches (overrides when confirmed)
+
+
+def _in_drug_unit(req: RxRequest, amount: Fraction) -> Fraction:
+    return amount * req.concentration_per_ml if req.dose_unit == "ml" else amount
+
+
+def _check_limits(req: RxRequest, entry: DrugEntry) -> tuple[list[str], list[str]]:
+    hard: list[str] = []
+    soft: list[str] = []
+    values: dict[str, Fraction | None] = {
+        "basal_rate_per_h": req.basal_rate_per_h,
+        "pca_dose": req.pca_dose,
+        "lockout_min": req.lockout_min,
+        "dose_limit_window_h": Fraction(req.dose_limit_window_h),
+        "max_pca_per_h": None if req.max_pca_per_h is None else Fraction(req.max_pca_per_h),
+        "dose_limit": req.dose_limit,
+        "loading_dose": req.loading_dose,
+        "clinician_bolus_max": req.clinician_bolus_max,
+    }
+    for name, value in values.items():
+        if value is None:
+            continue
+        limits: Limits = entry.limits[name]
+        unit = ""
+        shown = f"{name} = {show(value)}"
+        if name in AMOUNT_FIELDS:
+            unit = f" {entry.unit}"
+            if req.dose_unit == "ml":
+                shown += f" mL (= {show(_in_drug_unit(req, value))}{unit})"
+                value = _in_drug_unit(req, value)
+            else:
+                shown += unit
+        if value < limits.hard_min:
+            hard.append(f"{shown} is below the hard minimum {show(limits.hard_min)}{unit} "
+                        f"for {entry.name}")
+        elif value > limits.hard_max:
+            hard.append(f"{shown} is above the hard maximum {show(limits.hard_max)}{unit} "
+                        f"for {entry.name}")
+        elif value < limits.soft_min:
+            soft.append(f"{shown} is below the soft minimum {show(limits.soft_min)}{unit} "
+                        f"for {entry.name}")
+        elif value > limits.soft_max:
+            soft.append(f"{shown} is above the soft maximum {show(limits.soft_max)}{unit} "
+                        f"for {entry.name}")
+    return hard, soft
+
+
+def derive(req: RxRequest, drug_unit: str, overrides: tuple[str, ...] = ()) -> Prescription:
+    """The prescription in mL; no limits are checked here (see validate)."""
+
+    def ml(amount: Fraction) -> Fraction:
+        return amount if req.dose_unit == "ml" else amount / req.concentration_per_ml
+
+    return Prescription(
+        request=req,
+        drug_unit=drug_unit,
+        basal_ml_h=ml(req.basal_rate_per_h),
+        pca_dose_ml=ml(req.pca_dose),
+        dose_limit_ml=None if req.dose_limit is None else ml(req.dose_limit),
+        loading_dose_ml=ml(req.loading_dose),
+        clinician_bolus_max_ml=ml(req.clinician_bolus_max),
+        overrides=overrides,
+    )
+
+
+def validate(req: RxRequest, library: DrugLibrary, *, bolus_rate_ml_h: Fraction,
+             confirm_soft: bool = False) -> Verdict:
+    """SR-8: hard limits reject; soft limits need `confirm_soft`; structural rules hold."""
+    entry = library.get(req.drug)
+    if entry is None:
+        known = ", ".join(sorted(library.drugs))
+        return Verdict(None, (f"drug = {req.drug!r} is not in the drug library "
+                              f"({library.source}: {known})",), ())
+    errors: list[str] = []
+    if req.dose_unit not in (entry.unit, "ml"):
+        errors.append(f"dose_unit = {req.dose_unit!r} does not match {entry.name}, "
+                      f"which is dosed in {entry.unit} (or enter doses in ml)")
+    if req.concentration_per_ml not in entry.concentrations_per_ml:
+        allowed = ", ".join(show(c) for c in entry.concentrations_per_ml)
+        errors.append(f"concentration_per_ml = {show(req.concentration_per_ml)} {entry.unit}/mL "
+                      f"is not a concentration of {entry.name} in the library ({allowed})")
+    for name in (*AMOUNT_FIELDS, "lockout_min"):
+        value = getattr(req, name)
+        if value is not None and value < 0:
+            errors.append(f"{name} = {show(value)} must not be negative")
+    if req.pca_dose <= 0:
+        errors.append(f"pca_dose = {show(req.pca_dose)} must be > 0")
+    if req.dose_limit is None:
+        if entry.dose_limit_required:
+            errors.append(f"dose_limit is required for {entry.name} (the library has no "
+                          "'no limit' for it)")
+    elif req.dose_limit <= 0:
+        errors.append(f"dose_limit = {show(req.dose_limit)} must be > 0 "
+                      "(0 never means unlimited)")
+    if not 1 <= req.dose_limit_window_h <= 12:
+        errors.append(f"dose_limit_window_h = {req.dose_limit_window_h} must be 1..12")
+    if req.max_pca_per_h is not None and req.max_pca_per_h < 1:
+        errors.append(f"max_pca_per_h = {req.max_pca_per_h} must be >= 1 (omit it for no count "
+                      "limit)")
+    if errors:
+        return Verdict(None, tuple(errors), ())
+    hard, soft = _check_limits(req, entry)
+    errors.extend(hard)
+    rx = derive(req, entry.unit)
+    unit = req.dose_unit
+    if rx.dose_limit_ml is not None:
+        limit_shown = show(req.dose_limit or Fraction(0))
+        if rx.basal_ml_h * req.dose_limit_window_h > rx.dose_limit_ml:
+            errors.append(
+                f"basal_rate_per_h = {show(req.basal_rate_per_h)} {unit}/h alone gives "
+                f"{show(req.basal_rate_per_h * req.dose_limit_window_h)} {unit} in "
+                f"{req.dose_limit_window_h} h, above dose_limit = {limit_shown} {unit}")
+        if rx.pca_dose_ml > rx.dose_limit_ml:
+            errors.append(f"pca_dose = {show(req.pca_dose)} {unit} is above dose_limit = "
+                          f"{limit_shown} {unit}")
+    if bolus_rate_ml_h <= 0:
+        errors.append(f"the pump's bolus rate {show(bolus_rate_ml_h)} mL/h must be > 0")
+    else:
+        delivery_min = rx.pca_dose_ml / bolus_rate_ml_h * 60
+        if delivery_min > req.lockout_min:
+            errors.append(f"lockout_min = {show(req.lockout_min)} is shorter than the "
+                          f"{show(delivery_min)} min the pump needs to deliver pca_dose = "
+                          f"{show(req.pca_dose)} {unit} at {show(bolus_rate_ml_h)} mL/h")
+    if errors:
+        return Verdict(None, tuple(errors), tuple(soft))
+    if soft and not confirm_soft:
+        return Verdict(None, tuple(f"{s}: needs an explicit override (confirm_soft)"
+                                   for s in soft), tuple(soft))
+    return Verdict(derive(req, entry.unit, tuple(soft)), (), tuple(soft))
