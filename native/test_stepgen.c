@@ -1,0 +1,252 @@
+/* test_stepgen.c: C tests of the schedule, the safety channel and the backends (make test / asan). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "stepgen.h"
+
+static int failures;
+static int checks;
+
+#define CHECK(cond, ...)                                                   \
+    do {                                                                   \
+        checks++;                                                          \
+        if (!(cond)) {                                                     \
+            failures++;                                                    \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                  \
+            fprintf(stderr, "\n");                                         \
+        }                                                                  \
+    } while (0)
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+        ;
+}
+
+/* Reference in plain 128-bit arithmetic, written the slow obvious way. */
+static int64_t ref_step_time(int64_t t0, uint64_t k, uint64_t num, uint64_t den)
+{
+    unsigned __int128 p = (unsigned __int128)k * den * 1000000000u;
+    return t0 + (int64_t)(p / num);
+}
+
+static void test_schedule(void)
+{
+    int64_t t;
+    uint64_t n;
+    uint64_t rates[][2] = {{258, 1}, {43, 1}, {1000, 1}, {1, 3}, {43, 100}, {2580, 7}, {1, 1}};
+    for (size_t r = 0; r < sizeof(rates) / sizeof(rates[0]); r++) {
+        uint64_t num = rates[r][0], den = rates[r][1];
+        for (uint64_t k = 1; k < 3000; k += 7) {
+            CHECK(sg_step_time(123, k, num, den, &t) == 0, "k=%llu", (unsigned long long)k);
+            CHECK(t == ref_step_time(123, k, num, den), "k=%llu", (unsigned long long)k);
+            /* steps_by is the inverse: exactly k steps at t, k-1 one ns before. */
+            CHECK(sg_steps_by(123, t, num, den, &n) == 0 && n == k, "n=%llu k=%llu",
+                  (unsigned long long)n, (unsigned long long)k);
+            CHECK(sg_steps_by(123, t - 1, num, den, &n) == 0 && n == k - 1, "n=%llu",
+                  (unsigned long long)n);
+        }
+    }
+    /* 72 hours at 258 steps/s: the last step lands on the nanosecond, no drift. */
+    const int64_t h72 = 72LL * 3600 * 1000000000LL;
+    const uint64_t steps72 = 258ULL * 72 * 3600;
+    CHECK(sg_step_time(0, steps72, 258, 1, &t) == 0 && t == h72, "t=%lld", (long long)t);
+    CHECK(sg_steps_by(0, h72, 258, 1, &n) == 0 && n == steps72, "n=%llu", (unsigned long long)n);
+    CHECK(sg_steps_by(0, h72 - 1, 258, 1, &n) == 0 && n == steps72 - 1, "n=%llu",
+          (unsigned long long)n);
+    /* 0.1 mL/h on the reference mechanism is 43/100 steps/s. */
+    CHECK(sg_steps_by(5, 5 + h72, 43, 100, &n) == 0 && n == 43ULL * 72 * 36, "n=%llu",
+          (unsigned long long)n);
+    /* Errors instead of silent wrap-around. */
+    CHECK(sg_step_time(0, 1, 0, 1, &t) == -EINVAL, "num 0");
+    CHECK(sg_step_time(0, 0, 1, 1, &t) == -EINVAL, "k 0");
+    CHECK(sg_step_time(0, UINT64_MAX, 1, UINT64_MAX, &t) == -ERANGE, "huge product");
+    CHECK(sg_step_time(INT64_MAX - 10, 1, 1, 1, &t) == -ERANGE, "past int64");
+    CHECK(sg_steps_by(0, 10, 1, 0, &n) == -EINVAL, "den 0");
+    CHECK(sg_steps_by(0, 10, 0, 1, &n) == 0 && n == 0, "rate 0");
+    CHECK(sg_steps_by(10, 9, 5, 1, &n) == 0 && n == 0, "before t0");
+    CHECK(sg_steps_by(INT64_MIN, INT64_MAX, UINT64_MAX, 1, &n) == -ERANGE, "count past u64");
+}
+
+static sg_gen *start_sim(sg_limits *lim, size_t ring)
+{
+    char err[256] = "";
+    sg_timing tim;
+    sg_timing_default(&tim);
+    tim.lock_memory = 0; /* keep the sanitizer build's shadow memory unlocked */
+    sg_backend *b = sg_backend_sim_open(ring, err, sizeof(err));
+    CHECK(b != NULL, "%s", err);
+    sg_gen *g = sg_start(b, lim, &tim, err, sizeof(err));
+    CHECK(g != NULL, "%s", err);
+    return g;
+}
+
+static void wait_idle(sg_gen *g, long max_ms)
+{
+    sg_status st;
+    for (long i = 0; i < max_ms; i++) {
+        sg_get_status(g, &st);
+        if (!st.moving)
+            return;
+        sg_heartbeat(g);
+        sleep_ms(1);
+    }
+}
+
+static void test_pulses(void)
+{
+    sg_limits lim;
+    sg_limits_default(&lim);
+    sg_gen *g = start_sim(&lim, 4096);
+    int64_t now = sg_now_ns();
+    CHECK(sg_run(g, 1000, 1, 40, now, 1) == 0, "run");
+    wait_idle(g, 2000);
+    sg_status st;
+    sg_get_status(g, &st);
+    CHECK(st.count == 40, "count %llu", (unsigned long long)st.count);
+    CHECK(st.fault == SG_FAULT_NONE, "fault %s", st.fault_text);
+
+    sg_edge edges[4096];
+    uint64_t dropped = 1;
+    long n = sg_read_edges(g, edges, 4096, &dropped);
+    CHECK(dropped == 0, "dropped %llu", (unsigned long long)dropped);
+    int64_t high_at = -1, dir_at = -1, en_at = -1, min_pulse = INT64_MAX, min_setup = INT64_MAX;
+    uint64_t rising = 0;
+    for (long i = 0; i < n; i++) {
+        sg_edge e = edges[i];
+        if (e.line == SG_LINE_DIR)
+            dir_at = e.t_ns;
+        if (e.line == SG_LINE_ENABLE && e.value)
+            en_at = e.t_ns;
+        if (e.line != SG_LINE_STEP)
+            continue;
+        if (e.value) {
+            rising++;
+            int64_t planned;
+            sg_step_time(now, rising, 1000, 1, &planned);
+            CHECK(e.t_ns >= planned, "early edge %llu by %lld ns", (unsigned long long)rising,
+                  (long long)(planned - e.t_ns));
+            int64_t setup = e.t_ns - (dir_at > en_at ? dir_at : en_at);
+            if (setup < min_setup)
+                min_setup = setup;
+            high_at = e.t_ns;
+        } else if (high_at >= 0 && e.t_ns - high_at < min_pulse) {
+            min_pulse = e.t_ns - high_at;
+        }
+    }
+    CHECK(rising == 40, "rising %llu", (unsigned long long)rising);
+    CHECK(min_pulse >= 2000, "min pulse %lld ns", (long long)min_pulse);
+    CHECK(dir_at >= 0 && min_setup >= 1000, "min DIR setup %lld ns", (long long)min_setup);
+    sg_free(g);
+}
+
+static void test_rate_cap(void)
+{
+    sg_limits lim;
+    sg_limits_default(&lim);
+    lim.max_rate_hz = 500;
+    sg_gen *g = start_sim(&lim, 64);
+    CHECK(sg_run(g, 501, 1, 100, sg_now_ns(), 0) == -EPERM, "over the cap accepted");
+    CHECK(sg_run(g, 100, 1, 100, sg_now_ns(), 0) == -EPERM, "accepted while faulted");
+    sg_status st;
+    sg_get_status(g, &st);
+    CHECK(st.fault == SG_FAULT_RATE_CAP && st.count == 0, "fault %d", st.fault);
+    CHECK(strstr(st.fault_text, "rate_cap") != NULL, "%s", st.fault_text);
+    sg_clear_fault(g);
+    CHECK(sg_run(g, 1000, 2, 3, sg_now_ns(), 0) == 0, "exactly the cap refused");
+    wait_idle(g, 2000);
+    sg_get_status(g, &st);
+    CHECK(st.count == 3, "count %llu", (unsigned long long)st.count);
+    sg_free(g);
+}
+
+static void test_budget(void)
+{
+    sg_limits lim;
+    sg_limits_default(&lim);
+    lim.budget_steps = 10;
+    lim.budget_window_ns = 60LL * 1000000000LL;
+    sg_gen *g = start_sim(&lim, 256);
+    CHECK(sg_run(g, 1000, 1, 25, sg_now_ns(), 0) == 0, "run");
+    wait_idle(g, 2000);
+    sleep_ms(5);
+    sg_status st;
+    sg_get_status(g, &st);
+    CHECK(st.count == 10, "count %llu", (unsigned long long)st.count);
+    CHECK(st.fault == SG_FAULT_BUDGET, "fault %d", st.fault);
+    CHECK(!st.enabled, "driver left enabled");
+    sg_free(g);
+}
+
+static void test_deadman(void)
+{
+    sg_limits lim;
+    sg_limits_default(&lim);
+    lim.deadman_ns = 100 * 1000000LL;
+    sg_gen *g = start_sim(&lim, 8192);
+    CHECK(sg_run(g, 1000, 1, 100000, sg_now_ns(), 0) == 0, "run");
+    sleep_ms(400);
+    sg_status st;
+    sg_get_status(g, &st);
+    CHECK(st.fault == SG_FAULT_DEADMAN, "fault %d %s", st.fault, st.fault_text);
+    CHECK(!st.enabled && !st.moving, "still moving");
+    /* About 100 steps at 1 kHz before the deadman; far fewer than 400. */
+    CHECK(st.count >= 50 && st.count <= 250, "count %llu", (unsigned long long)st.count);
+    sg_free(g);
+}
+
+static void test_abort(void)
+{
+    sg_limits lim;
+    sg_limits_default(&lim);
+    sg_gen *g = start_sim(&lim, 8192);
+    CHECK(sg_run(g, 1000, 1, 100000, sg_now_ns(), 0) == 0, "run");
+    sleep_ms(30);
+    uint64_t at_abort = sg_abort(g);
+    sleep_ms(20);
+    sg_status st;
+    sg_get_status(g, &st);
+    CHECK(st.count == at_abort, "stepped after abort: %llu vs %llu",
+          (unsigned long long)st.count, (unsigned long long)at_abort);
+    CHECK(!st.enabled && !st.moving && st.fault == SG_FAULT_NONE, "state after abort");
+    CHECK(at_abort > 5, "count %llu", (unsigned long long)at_abort);
+    sg_stop(g);
+    sg_get_status(g, &st);
+    CHECK(!st.running, "thread still running after stop");
+    sg_free(g);
+}
+
+static void test_chardev_absent(void)
+{
+    char dir[] = "/tmp/sg-nochip-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    char err[512] = "";
+    uint32_t offsets[SG_NUM_LINES] = {17, 27, 22};
+    sg_backend *b = sg_backend_chardev_open(dir, "pinctrl-bcm2711,pinctrl-rp1", offsets, 1, err,
+                                            sizeof(err));
+    CHECK(b == NULL, "opened a chip in an empty directory");
+    CHECK(strstr(err, "no GPIO chip labelled pinctrl-bcm2711,pinctrl-rp1") != NULL, "%s", err);
+    rmdir(dir);
+    b = sg_backend_chardev_open(NULL, "/dev/gpiochip-nonexistent", offsets, 1, err, sizeof(err));
+    CHECK(b == NULL && strstr(err, "cannot open GPIO chip") != NULL, "%s", err);
+}
+
+int main(void)
+{
+    test_schedule();
+    test_pulses();
+    test_rate_cap();
+    test_budget();
+    test_deadman();
+    test_abort();
+    test_chardev_absent();
+    printf("stepgen: %d passed, %d failed\n", checks - failures, failures);
+    return failures ? 1 : 0;
+}
