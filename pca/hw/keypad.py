@@ -1,0 +1,126 @@
+"""4x3 matrix keypad scanner: one debounced Key per press, no ghosts, no chords, no repeat."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+from gpiozero import GPIODevice, InputDevice
+
+from pca.controller.inputs import Key
+from pca.hw.debounce import Debouncer
+from pca.hw.lines import MS
+from pca.hw.sink import Sink
+
+log = logging.getLogger(__name__)
+
+LAYOUT: tuple[tuple[str, ...], ...] = (
+    ("1", "2", "3"),
+    ("4", "5", "6"),
+    ("7", "8", "9"),
+    ("*", "0", "#"),
+)
+
+IDLE = "idle"  # no key down
+CHORD = "chord"  # two or more contacts seen in one frame (two keys, or a ghost)
+
+
+class MatrixRow(GPIODevice):
+    """One keypad row, emulating an open-drain driver.
+
+    Idle, the row floats (input, no pull); while scanned it is driven low. A
+    row is never driven high, so two keys pressed in one column cannot short a
+    high row to a low one, and the column sees only the row being scanned.
+    """
+
+    def __init__(self, pin: int, *, pin_factory: Any) -> None:
+        super().__init__(pin, pin_factory=pin_factory)
+        try:
+            self.release()
+        except Exception:
+            self.close()
+            raise
+
+    def select(self) -> None:
+        self.pin.output_with_state(False)
+
+    def release(self) -> None:
+        # Floating, not pulled down: a pull-down would fight the column pull-up
+        # through a pressed key and leave the column at half the supply.
+        self.pin.input_with_pull("floating")
+
+
+class MatrixKeypad:
+    """Scans rows (driven low one at a time) against pulled-up columns.
+
+    `scan(now_ns)` reads one frame and feeds the debouncer; production calls it
+    from the input thread, tests call it directly in virtual time. Rules:
+    - a key is sent once, after the frame has shown that one key alone for
+      `debounce_ns`; holding it never repeats;
+    - a frame with two or more contacts is a chord (two keys, or three making a
+      ghost at the fourth corner) and sends nothing; no key is accepted again
+      until every key has been released, so no rollover either;
+    - a key held when scanning starts is ignored until released.
+    Key values are never logged (a PIN is typed here).
+    """
+
+    def __init__(self, rows: Sequence[int], cols: Sequence[int], sink: Sink, *,
+                 debounce_ns: int = 30 * MS,
+                 layout: tuple[tuple[str, ...], ...] = LAYOUT, pin_factory: Any) -> None:
+        if len(layout) != len(rows) or any(len(r) != len(cols) for r in layout):
+            raise ValueError(f"layout must be {len(rows)} rows of {len(cols)} keys")
+        self._sink = sink
+        self._layout = layout
+        self._debounce: Debouncer[Hashable] = Debouncer(debounce_ns)
+        self._armed = False  # set once all keys have been seen released
+        self.rows: list[MatrixRow] = []
+        self.cols: list[InputDevice] = []
+        try:
+            for pin in rows:
+                self.rows.append(MatrixRow(pin, pin_factory=pin_factory))
+            for pin in cols:
+                self.cols.append(InputDevice(pin, pull_up=True, pin_factory=pin_factory))
+        except Exception:
+            self.close()
+            raise
+
+    def read_frame(self) -> frozenset[tuple[int, int]]:
+        """(row, col) of every closed contact, ghosts included, in one pass."""
+        hits = set()
+        for r, row in enumerate(self.rows):
+            row.select()
+            try:
+                for c, col in enumerate(self.cols):
+                    if col.is_active:
+                        hits.add((r, c))
+            finally:
+                row.release()
+        return frozenset(hits)
+
+    def scan(self, now_ns: int) -> None:
+        hits = self.read_frame()
+        frame: Hashable = IDLE if not hits else next(iter(hits)) if len(hits) == 1 else CHORD
+        if not self._debounce.update(frame, now_ns):
+            return
+        state = self._debounce.state
+        if state == IDLE:
+            self._armed = True
+        elif state == CHORD:
+            if self._armed:
+                log.info("keypad: more than one key at once, ignored until all are released")
+            self._armed = False
+        elif self._armed:
+            self._armed = False
+            r, c = state  # type: ignore[misc]
+            self._sink.put(Key(self._layout[r][c]))
+
+    def close(self) -> None:
+        for device in (*getattr(self, "rows", ()), *getattr(self, "cols", ())):
+            device.close()
+
+    def __enter__(self) -> MatrixKeypad:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
