@@ -1,11 +1,14 @@
 """A motor in virtual time: steps on the exact integer schedule, never sleeps.
 
 `pca scenario` and the tests use it; its count at any instant is a pure
-function of the commands it got, so replays are deterministic.
+function of the commands it got, so replays are deterministic. The schedule
+arithmetic is the native one (native/schedule.c) that the real-time pulse
+thread uses, so virtual and real time cannot disagree on a step.
 """
 
 from __future__ import annotations
 
+import pca._stepgen as _stepgen
 from pca.controller.ports import StepRate
 
 
@@ -21,7 +24,9 @@ class VirtualMotor:
         self.enabled = False
 
     def _segment_count(self, now_ns: int) -> int:
-        return min(self._limit, self._base + self._rate.steps_by(self._t0_ns, now_ns))
+        rate = self._rate
+        made = _stepgen.steps_by(self._t0_ns, now_ns, rate.num, rate.den)
+        return min(self._limit, self._base + int(made))
 
     def count(self, now_ns: int) -> int:
         return self._segment_count(now_ns)
@@ -43,7 +48,8 @@ class VirtualMotor:
             return None
         if count <= self._base:
             return self._t0_ns
-        return self._rate.step_time_ns(self._t0_ns, count - self._base)
+        rate = self._rate
+        return int(_stepgen.step_time(self._t0_ns, count - self._base, rate.num, rate.den))
 
     def halt(self, now_ns: int) -> int:
         made = self._segment_count(now_ns)
