@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from gpiozero import LED, Buzzer, TonalBuzzer
@@ -82,10 +83,19 @@ class GpioAnnunciator:
                 led.value = on
         self._applied = want
 
-    def pulse_outputs(self) -> list[tuple[str, Any]]:
-        """Each output device by name, for the bring-up tool."""
-        return [("buzzer", self._buzzer), ("led_red", self._red), ("led_yellow", self._yellow),
-                ("led_green", self._green)]
+    OUTPUTS = ("buzzer", "led_red", "led_yellow", "led_green")
+    BRING_UP_PITCH_HZ = 880
+
+    def set_output(self, name: str, on: bool) -> None:
+        """Drive one output directly, for the bring-up tool; the next annunciate() takes over."""
+        if name not in self.OUTPUTS:
+            raise ValueError(f"unknown output {name!r}; expected one of {self.OUTPUTS}")
+        have = self._applied
+        if name == "buzzer":
+            want = replace(have, sound_hz=self.BRING_UP_PITCH_HZ if on else None)
+        else:
+            want = replace(have, **{name.removeprefix("led_"): on})
+        self._apply(want)
 
     def close(self) -> None:
         for device in reversed(getattr(self, "_devices", [])):

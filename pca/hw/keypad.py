@@ -85,6 +85,11 @@ class MatrixKeypad:
             self.close()
             raise
 
+    @property
+    def idle(self) -> bool:
+        """All keys have been seen released for the debounce time (ready for the next key)."""
+        return self._debounce.state == IDLE
+
     def read_frame(self) -> frozenset[tuple[int, int]]:
         """(row, col) of every closed contact, ghosts included, in one pass."""
         hits = set()
