@@ -166,11 +166,12 @@ class NativeMotor:
         return StepRate.from_fraction(Fraction(rate_ml_h) * self.steps_per_ml / 3600)
 
     # ---- the Motor port ------------------------------------------------------------------
-    def run(self, rate: StepRate, limit: int, now_ns: int) -> None:
+    def run(self, rate: StepRate, limit: int, now_ns: int, *, reverse: bool = False) -> None:
+        """`reverse` pulls the plunger back (service only; the controller never asks)."""
         # A refused command (latched fault, or this one broke the rate cap) changes nothing
         # here; the controller learns why from fault() on its next tick.
-        self._gen.run(rate.num, rate.den, limit, now_ns - self.time_offset_ns,
-                      self._forward_dir)
+        level = self._forward_dir ^ 1 if reverse else self._forward_dir
+        self._gen.run(rate.num, rate.den, limit, now_ns - self.time_offset_ns, level)
 
     def count(self, now_ns: int) -> int:
         return int(self._gen.count())
