@@ -165,11 +165,10 @@ class Pump:
         self._last_rate: tuple[str, float] | None = None
         self.log_ok = True
         states = [{"name": name, "on_enter": "_on_enter", "on_exit": "_on_exit"}
-                  for name in STATES if name != "unprogrammed"]
-        self.machine = Machine(model=self, states=["unprogrammed", *states],
-                               transitions=TRANSITIONS, initial="unprogrammed",
-                               auto_transitions=False, queued=True, send_event=True,
-                               after_state_change="_log_state_change")
+                  for name in STATES]
+        self.machine = Machine(model=self, states=states, transitions=TRANSITIONS,
+                               initial="unprogrammed", auto_transitions=False, queued=True,
+                               send_event=True)
 
     # ---- construction and recovery (SR-5) -------------------------------------------
     @classmethod
@@ -205,7 +204,6 @@ class Pump:
             self.ledger.record_delivery(source, steps, t_ns)
         for t_ns, dose_source in rec.dose_starts:
             self.ledger.record_dose_start(dose_source, t_ns)
-        self.ledger.totals = dict.fromkeys(SOURCES, 0)  # session totals start at zero
         if rec.open_grant is not None:
             # Granted before the crash and never confirmed: count it all as given.
             source, steps = rec.open_grant
@@ -220,8 +218,10 @@ class Pump:
             if rec.open_grant is not None and rec.open_grant[0] == source_d:
                 given += rec.open_grant[1]
             interrupted_ml = self._ml(given)
+            # An upper bound: what was logged as made plus the grant still open at the crash.
             self._emit("dose_ended", "system", source=source_d, delivered_ml=interrupted_ml,
-                       completion="interrupted")
+                       completion="interrupted", upper_bound=rec.open_grant is not None)
+        self.ledger.totals = dict.fromkeys(SOURCES, 0)  # this session's motor truth
         was_delivering = rec.last_state in DELIVERING_STATES and not rec.clean_shutdown
         self._emit("restarted", "system", interrupted_dose_ml=interrupted_ml,
                    outage_s=outage_ns / NS_PER_S, previous_state=rec.last_state)
@@ -258,6 +258,7 @@ class Pump:
         """One pass of the control loop: inputs, motor, conditions, annunciation, log."""
         now = self._now = self.pump_ns()
         self._check_wall_clock()
+        self._service_motor(now)  # a dose that has just ended is over before inputs
         while True:
             try:
                 item = self.inputs.get_nowait()
@@ -518,14 +519,13 @@ class Pump:
         allowance = self.ledger.allowance_steps(self._now)
         return allowance is not None and allowance == 0
 
-    def _log_state_change(self, event: EventData) -> None:
-        assert event.transition is not None
-        self._emit("state_changed", "system", **{"from": event.transition.source,
-                                                 "to": event.transition.dest})
-
     def _on_enter(self, event: EventData) -> None:
         now = self._now
         state = self.state
+        assert event.transition is not None
+        self._emit("state_changed", "system", **{"from": event.transition.source, "to": state})
+        if state == "unprogrammed":
+            return
         assert self.rx is not None or state in ("stopped", "alarm")
         if state == "running":
             self._condition("dose_limit_reached", False)
@@ -550,6 +550,8 @@ class Pump:
 
     def _on_exit(self, event: EventData) -> None:
         state = self.state
+        if state == "unprogrammed":
+            return
         halt = event.transition is None or event.transition.dest in ("stopped", "alarm")
         made = self._end_segment(halt=halt)
         if state in DOSE_STATES:
@@ -588,15 +590,19 @@ class Pump:
         self.seg = None
         return made
 
-    def _journal(self, seg: Segment, made: int, granted: int) -> None:
-        """Record steps made since the last record and log them with the new grant."""
+    def _record(self, seg: Segment, made: int) -> int:
+        """Put the steps made since the last record into the ledger; returns how many."""
         new = made - seg.recorded
         seg.recorded = made
         self.ledger.record_delivery(seg.source, new, self._now)
         self._syringe_used += new
-        if new or granted or seg.limit > seg.start_count + made:
-            self._emit("delivery", "system", source=seg.source, steps=new, ml=self._ml(new),
-                       granted_steps=granted)
+        return new
+
+    def _journal(self, seg: Segment, made: int, granted: int) -> None:
+        """Record steps made since the last record and log them with what is granted."""
+        new = self._record(seg, made)
+        self._emit("delivery", "system", source=seg.source, steps=new, ml=self._ml(new),
+                   granted_steps=granted)
 
     def _record_progress(self, now: int) -> None:
         seg = self.seg
@@ -620,16 +626,22 @@ class Pump:
         return max(0, min(room))
 
     def _grant(self, now: int, count: int) -> None:
+        """Extend the motor's grant when it runs low, within every limit (write-ahead)."""
         seg = self.seg
         assert seg is not None
         outstanding = seg.limit - count
         if outstanding > seg.chunk // 2:
             return
-        self._record_progress(now)
+        made = count - seg.start_count
+        new = self._record(seg, made)
         room = self._room(seg, count)
         if room <= outstanding:
+            if new:
+                self._emit("delivery", "system", source=seg.source, steps=new,
+                           ml=self._ml(new), granted_steps=outstanding)
             return
-        self._journal(seg, count - seg.start_count, granted=room)
+        self._emit("delivery", "system", source=seg.source, steps=new, ml=self._ml(new),
+                   granted_steps=room)
         if not self._flush():
             return  # never move what is not durably logged
         seg.limit = count + room
@@ -687,11 +699,12 @@ class Pump:
                                self.profile.steps_per_ml)
         return limits.pca_dose_steps
 
-    def _unrecorded(self) -> int:
+    def _unrecorded(self, now: int | None = None) -> int:
         seg = self.seg
         if seg is None:
             return 0
-        return self.motor.count(self._now) - seg.start_count - seg.recorded
+        count = min(self.motor.count(self._now if now is None else now), seg.limit)
+        return count - seg.start_count - seg.recorded
 
     def _reservoir_conditions(self, unrecorded: int) -> None:
         left = self._syringe_steps - self._syringe_used - unrecorded
@@ -778,7 +791,7 @@ class Pump:
             made = min(self.motor.count(now), self.seg.limit) - self.seg.start_count
             delivered[self.seg.source] += made - self.seg.recorded
             rate = float(self.seg.rate.per_s * 3600 / self.profile.steps_per_ml)
-        left = self._syringe_steps - self._syringe_used - self._unrecorded()
+        left = self._syringe_steps - self._syringe_used - self._unrecorded(now)
         lockout_end = self.ledger.lockout_ends_ns()
         lockout_left = max(0, (lockout_end or now) - now) / NS_PER_S
         return Snapshot(self.state, rate, delivered, left, self.alarms.names(),
@@ -786,4 +799,10 @@ class Pump:
 
     def failures(self) -> FailureState:
         return self.pins.failures
+
+    def provision_pin(self, pin: str, actor: Actor = "system") -> None:
+        """Set the clinician PIN (stored only as a salted scrypt hash)."""
+        self.pins.set_pin(pin)
+        self._emit("pin_changed", actor, role="clinician")
+        self._flush()
 

@@ -1,0 +1,491 @@
+"""`pca scenario`: replay a scripted session on simulated hardware in virtual time.
+
+The contract is ../shared/SCENARIOS.md. The real controller, ledger, event log,
+recovery and PIN checks run; only the clock, the motor and the hardware lines
+are simulated. Virtual time jumps from one thing that happens to the next
+(a step, a motor grant, a dose end), so 72 hours replay in seconds, and the
+same file always gives the same events.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+import tempfile
+import tomllib
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from fractions import Fraction
+from pathlib import Path
+from typing import IO, Any
+
+from pca.controller.inputs import (
+    SENSORS,
+    BolusButton,
+    ClinicianCommand,
+    Input,
+    Key,
+    PanelCommand,
+    Sensor,
+)
+from pca.controller.ports import NS_PER_S, Priority
+from pca.controller.profile import PumpProfile
+from pca.controller.pump import Pump
+from pca.hw.sim_motor import VirtualMotor
+from pca.store.eventlog import SqliteEventLog, database_exists, export_rows
+from pca.therapy.drugs import DrugLibrary, LibraryError, default_library, parse_library
+from pca.therapy.ledger import SOURCES
+from pca.therapy.prescription import PrescriptionFormatError, RxRequest, parse_request
+
+TRACE_COLUMNS = ["t_s", "state", "rate_ml_h", "delivered_ml", "basal_ml", "pca_ml",
+                 "loading_ml", "clinician_ml", "kvo_ml", "reservoir_ml", "alarms"]
+DENIAL_REASONS = ["lockout", "dose_limit", "max_per_hour", "in_progress", "alarm",
+                  "not_running"]
+# action -> (required fields, optional fields)
+ACTIONS: dict[str, tuple[set[str], set[str]]] = {
+    "program": (set(), {"pin", "confirm_soft"}),
+    "start": (set(), set()),
+    "stop": (set(), set()),
+    "press": (set(), {"hold_s"}),
+    "keys": ({"keys"}, set()),
+    "clinician_bolus": ({"amount"}, {"pin"}),
+    "loading_dose": (set(), {"pin"}),
+    "signal": ({"name", "value"}, set()),
+    "silence": (set(), set()),
+    "clear_alarm": (set(), {"pin"}),
+    "new_syringe": ({"syringe_ml"}, {"pin"}),
+    "new_patient": (set(), {"pin"}),
+    "crash": (set(), set()),
+    "restart": (set(), set()),
+    "clock_step": ({"seconds"}, set()),
+}
+OFF_ACTIONS = {"signal", "clock_step", "restart"}
+DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+class ScenarioError(ValueError):
+    """The file is not a valid scenario; the message names file, field and value."""
+
+
+def parse_duration(text: object, where: str) -> int:
+    """'90s', '10m', '2h', '1h30m', '0s' -> ns."""
+    if not isinstance(text, str) or not text or not (match := DURATION.match(text.strip())):
+        raise ScenarioError(f"{where}: {text!r} is not a time like '90s', '10m', '2h', '1h30m'")
+    h, m, s = (Fraction(g) if g else Fraction(0) for g in match.groups())
+    return int((h * 3600 + m * 60 + s) * NS_PER_S)
+
+
+@dataclass(frozen=True)
+class Step:
+    at_ns: int
+    do: str
+    fields: Mapping[str, Any]
+    index: int
+
+
+@dataclass
+class Scenario:
+    name: str
+    start_wall_ns: int
+    pin: str | None
+    end_ns: int
+    profile: PumpProfile
+    rx: RxRequest | None
+    library: DrugLibrary
+    steps: list[Step]
+
+
+def _wall_ns(text: object, where: str) -> int:
+    if isinstance(text, datetime):
+        stamp = text if text.tzinfo else text.replace(tzinfo=UTC)
+    elif isinstance(text, str):
+        try:
+            stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ScenarioError(f"{where}: {text!r} is not an ISO 8601 time") from None
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=UTC)
+    else:
+        raise ScenarioError(f"{where}: {text!r} is not an ISO 8601 time")
+    return int(stamp.timestamp()) * NS_PER_S + stamp.microsecond * 1000
+
+
+def _check_step(raw: object, src: str, index: int) -> Step:
+    where = f"{src}: step[{index}]"
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{where}: expected a table")
+    do = raw.get("do")
+    if do not in ACTIONS:
+        raise ScenarioError(f"{where}.do: unknown action {do!r} (known: {', '.join(ACTIONS)})")
+    if "at" not in raw:
+        raise ScenarioError(f"{where}: missing field 'at'")
+    at_ns = parse_duration(raw["at"], f"{where}.at")
+    required, optional = ACTIONS[do]
+    fields = {k: v for k, v in raw.items() if k not in ("at", "do")}
+    missing = sorted(required - set(fields))
+    if missing:
+        raise ScenarioError(f"{where} ({do}): missing field {', '.join(missing)}")
+    unknown = sorted(set(fields) - required - optional)
+    if unknown:
+        raise ScenarioError(f"{where} ({do}): unknown field {', '.join(unknown)}")
+    _check_fields(do, fields, where)
+    return Step(at_ns, do, fields, index)
+
+
+def _number(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ScenarioError(f"{where}: {value!r} is not a number")
+    return float(value)
+
+
+def _check_fields(do: str, f: Mapping[str, Any], where: str) -> None:
+    if "pin" in f and not isinstance(f["pin"], str):
+        raise ScenarioError(f"{where}.pin: {f['pin']!r} must be a string of digits")
+    if do == "press" and "hold_s" in f and _number(f["hold_s"], f"{where}.hold_s") < 0:
+        raise ScenarioError(f"{where}.hold_s: {f['hold_s']!r} must be >= 0")
+    if do == "keys":
+        keys = f["keys"]
+        if not isinstance(keys, str) or not keys or any(k not in "0123456789*#" for k in keys):
+            raise ScenarioError(f"{where}.keys: {keys!r} must be keypad keys 0-9, * and #")
+    if do == "signal":
+        if f["name"] not in SENSORS:
+            raise ScenarioError(f"{where}.name: unknown signal {f['name']!r} "
+                                f"(known: {', '.join(SENSORS)})")
+        if not isinstance(f["value"], bool):
+            raise ScenarioError(f"{where}.value: {f['value']!r} must be true or false")
+    if do == "clinician_bolus":
+        _number(f["amount"], f"{where}.amount")
+    if do == "new_syringe":
+        _number(f["syringe_ml"], f"{where}.syringe_ml")
+    if do == "clock_step":
+        _number(f["seconds"], f"{where}.seconds")
+    if do == "program" and "confirm_soft" in f and not isinstance(f["confirm_soft"], bool):
+        raise ScenarioError(f"{where}.confirm_soft: {f['confirm_soft']!r} must be true/false")
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    src = str(path)
+    try:
+        data = tomllib.loads(Path(path).read_text("utf-8"))
+    except OSError as err:
+        raise ScenarioError(f"{src}: cannot read: {err.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ScenarioError(f"{src}: not valid TOML: {err}") from None
+    known = {"name", "start", "clinician_pin", "end", "pump", "prescription", "step", "drug"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ScenarioError(f"{src}: unknown top-level field {', '.join(unknown)}")
+    name = data.get("name", Path(path).stem)
+    if not isinstance(name, str):
+        raise ScenarioError(f"{src}: name = {name!r} must be a string")
+    start = _wall_ns(data["start"], f"{src}: start") if "start" in data else \
+        _wall_ns("2026-01-01T00:00:00Z", "default start")
+    pin = data.get("clinician_pin")
+    if pin is not None and not (isinstance(pin, str) and pin.isdigit() and 4 <= len(pin) <= 8):
+        raise ScenarioError(f"{src}: clinician_pin must be a string of 4-8 digits")
+    try:
+        profile = PumpProfile.from_table(data.get("pump", {}), f"{src}: [pump]")
+    except ValueError as err:
+        raise ScenarioError(str(err)) from None
+    rx = None
+    if "prescription" in data:
+        if not isinstance(data["prescription"], dict):
+            raise ScenarioError(f"{src}: [prescription] must be a table")
+        try:
+            rx = parse_request(data["prescription"], f"{src}: [prescription]")
+        except PrescriptionFormatError as err:
+            raise ScenarioError(str(err)) from None
+    library = default_library()
+    if "drug" in data:
+        try:
+            library = parse_library(data["drug"], f"{src}: [[drug]]")
+        except LibraryError as err:
+            raise ScenarioError(str(err)) from None
+    raw_steps = data.get("step", [])
+    if not isinstance(raw_steps, list):
+        raise ScenarioError(f"{src}: step must be an array of tables ([[step]])")
+    steps = [_check_step(raw, src, i) for i, raw in enumerate(raw_steps)]
+    for before, after in zip(steps, steps[1:], strict=False):
+        if after.at_ns < before.at_ns:
+            raise ScenarioError(f"{src}: step[{after.index}].at = {raw_steps[after.index]['at']!r}"
+                                f" is before the step above it (times are non-decreasing)")
+    if rx is None and any(s.do == "program" for s in steps):
+        raise ScenarioError(f"{src}: a 'program' step needs a [prescription] table")
+    last = steps[-1].at_ns if steps else 0
+    end = parse_duration(data["end"], f"{src}: end") if "end" in data else last + 60 * NS_PER_S
+    if end < last:
+        raise ScenarioError(f"{src}: end = {data['end']!r} is before the last step")
+    return Scenario(name, start, pin, end, profile, rx, library, steps)
+
+
+# ---- simulated world ---------------------------------------------------------------------
+class VirtualClock:
+    """Monotonic = virtual time since t=0; the wall clock can be stepped (clock_step)."""
+
+    def __init__(self, start_wall_ns: int) -> None:
+        self.now_ns = 0
+        self.start_wall_ns = start_wall_ns
+        self.wall_shift_ns = 0
+
+    def monotonic_ns(self) -> int:
+        return self.now_ns
+
+    def wall_ns(self) -> int:
+        return self.start_wall_ns + self.now_ns + self.wall_shift_ns
+
+
+class QuietAnnunciator:
+    """Remembers what it was asked to sound; the scenario has no speaker."""
+
+    def __init__(self) -> None:
+        self.priority: Priority | None = None
+        self.tones: list[str] = []
+
+    def annunciate(self, priority: Priority | None, silenced: bool, now_ns: int) -> None:
+        self.priority = None if silenced else priority
+
+    def tone(self, kind: str, now_ns: int) -> None:
+        self.tones.append(kind)
+
+
+@dataclass
+class Result:
+    summary: dict[str, Any]
+    db_path: Path
+
+
+@dataclass
+class _Run:
+    sc: Scenario
+    log: SqliteEventLog
+    clock: VirtualClock
+    pump: Pump | None = None
+    motor: VirtualMotor | None = None
+    lines: dict[str, bool] = field(default_factory=dict)
+    base_steps: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCES, 0))
+
+    def power_on(self, first: bool) -> None:
+        self.motor = VirtualMotor()
+        self.pump = Pump.boot(motor=self.motor, annunciator=QuietAnnunciator(), log=self.log,
+                              clock=self.clock, library=self.sc.library, profile=self.sc.profile,
+                              credentials=self.log)
+        if first and self.sc.pin is not None:
+            self.pump.provision_pin(self.sc.pin)
+        for name, active in sorted(self.lines.items()):
+            if active:
+                self.pump.put(Sensor(name, True))
+        self.pump.tick()
+
+    def crash(self) -> None:
+        if self.pump is None:
+            return
+        snap = self.pump.snapshot()
+        for source in SOURCES:
+            self.base_steps[source] += snap.delivered_steps[source]
+        self.pump = None  # no flush, no shutdown: the process is gone
+        self.motor = None
+
+    def apply(self, step: Step) -> list[tuple[int, Input]]:
+        """Run one step; returns inputs to deliver later (button releases)."""
+        f = step.fields
+        if self.pump is None and step.do not in OFF_ACTIONS:
+            return []
+        if step.do == "signal":
+            self.lines[f["name"]] = bool(f["value"])
+            self._put(Sensor(f["name"], bool(f["value"])))
+        elif step.do == "clock_step":
+            self.clock.wall_shift_ns += int(Fraction(str(f["seconds"])) * NS_PER_S)
+            self._tick()
+        elif step.do == "restart":
+            self.crash()
+            self.power_on(first=False)
+        elif step.do == "crash":
+            self.crash()
+        elif step.do == "press":
+            self._put(BolusButton(True))
+            hold_ns = int(Fraction(str(f.get("hold_s", 0.2))) * NS_PER_S)
+            return [(step.at_ns + hold_ns, BolusButton(False))]
+        elif step.do == "keys":
+            for key in f["keys"]:
+                self._put(Key(key), tick=False)
+            self._tick()
+        elif step.do in ("start", "stop", "silence"):
+            self._put(PanelCommand(step.do))
+        else:
+            self._put(self._clinician(step))
+        return []
+
+    def _clinician(self, step: Step) -> ClinicianCommand:
+        f = step.fields
+        pin = f.get("pin", self.sc.pin)
+        args: dict[str, Any] = {}
+        if step.do == "program":
+            args = {"prescription": self.sc.rx, "confirm_soft": f.get("confirm_soft", False)}
+        elif step.do == "clinician_bolus":
+            args = {"amount": f["amount"]}
+        elif step.do == "new_syringe":
+            args = {"syringe_ml": f["syringe_ml"]}
+        return ClinicianCommand(step.do, pin, args)  # type: ignore[arg-type]
+
+    def _put(self, item: Input, tick: bool = True) -> None:
+        if self.pump is not None:
+            self.pump.put(item)
+            if tick:
+                self._tick()
+
+    def _tick(self) -> None:
+        if self.pump is not None:
+            self.pump.tick()
+
+    def trace_row(self) -> list[Any]:
+        t_s = self.clock.now_ns / NS_PER_S
+        spm = self.sc.profile.steps_per_ml
+        if self.pump is None:
+            steps = dict(self.base_steps)
+            state, rate, reservoir, alarms = "off", 0.0, None, ""
+        else:
+            snap = self.pump.snapshot()
+            steps = {s: self.base_steps[s] + snap.delivered_steps[s] for s in SOURCES}
+            state, rate = snap.state, snap.rate_ml_h
+            reservoir = float(Fraction(snap.reservoir_steps) / spm)
+            alarms = ";".join(snap.alarms)
+        ml = {s: round(float(Fraction(steps[s]) / spm), 6) for s in SOURCES}
+        return [f"{t_s:g}", state, round(rate, 6), round(sum(ml.values()), 6), ml["basal"],
+                ml["pca"], ml["loading"], ml["clinician"], ml["kvo"],
+                "" if reservoir is None else round(reservoir, 6), alarms]
+
+    def delivered_steps(self) -> dict[str, int]:
+        if self.pump is None:
+            return dict(self.base_steps)
+        snap = self.pump.snapshot()
+        return {s: self.base_steps[s] + snap.delivered_steps[s] for s in SOURCES}
+
+
+class Replay:
+    """Advances virtual time from one thing that happens to the next."""
+
+    def __init__(self, run: _Run, trace: Any | None = None,
+                 trace_interval_ns: int = NS_PER_S) -> None:
+        self.run = run
+        self.trace = trace
+        self.trace_interval_ns = trace_interval_ns
+        self.next_sample_ns = 0
+        self.later: list[tuple[int, Input]] = []
+
+    def advance(self, until_ns: int) -> None:
+        """Let the pump act by itself until `until_ns` (not past it)."""
+        run, clock = self.run, self.run.clock
+        while True:
+            t_next = until_ns
+            if self.later:
+                t_next = min(t_next, min(t for t, _ in self.later))
+            if run.pump is not None:
+                wake = run.pump.next_wakeup_ns()
+                if wake is not None and wake > clock.now_ns:
+                    t_next = min(t_next, wake)
+            self._sample_before(t_next)
+            clock.now_ns = max(clock.now_ns, t_next)
+            due = [x for x in self.later if x[0] <= t_next]
+            for item in due:
+                self.later.remove(item)
+                run._put(item[1])
+            if not due and t_next < until_ns:
+                run._tick()
+            if t_next >= until_ns:
+                return
+
+    def step(self, step: Step) -> None:
+        self.advance(step.at_ns)
+        self.later.extend(self.run.apply(step))
+
+    def finish(self, end_ns: int) -> None:
+        self.advance(end_ns)
+        self.run._tick()
+        self._sample_before(end_ns + 1)
+
+    def _sample_before(self, t_ns: int) -> None:
+        while self.trace is not None and self.next_sample_ns < t_ns:
+            saved = self.run.clock.now_ns
+            self.run.clock.now_ns = max(saved, self.next_sample_ns)
+            self.trace.writerow(self.run.trace_row())
+            self.run.clock.now_ns = saved
+            self.next_sample_ns += self.trace_interval_ns
+
+
+def run_scenario(scenario: Scenario, *, db: Path | None = None, events: IO[str] | None = None,
+                 trace: IO[str] | None = None, trace_interval_s: float = 1.0) -> Result:
+    with ExitStack() as stack:
+        if db is None:
+            db = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "events.db"
+        elif database_exists(db):
+            raise ScenarioError(f"--db {db}: the file already exists; a scenario writes a new "
+                                "log (choose another path)")
+        log = SqliteEventLog(db)
+        stack.callback(log.close)
+        clock = VirtualClock(scenario.start_wall_ns)
+        run = _Run(scenario, log, clock)
+        run.power_on(first=True)
+        writer = None
+        if trace is not None:
+            writer = csv.writer(trace, lineterminator="\n")
+            writer.writerow(TRACE_COLUMNS)
+        if trace_interval_s <= 0:
+            raise ScenarioError(f"--trace-interval {trace_interval_s} must be > 0")
+        replay = Replay(run, writer, int(Fraction(str(trace_interval_s)) * NS_PER_S))
+        for step in scenario.steps:
+            replay.step(step)
+        replay.finish(scenario.end_ns)
+        summary = summarise(export_rows(db), run, scenario)
+        if events is not None:
+            for row in export_rows(db):
+                events.write(json.dumps(row, separators=(",", ":")) + "\n")
+        return Result(summary, db)
+
+
+def summarise(rows: Iterator[dict[str, Any]], run: _Run, scenario: Scenario) -> dict[str, Any]:
+    requests = granted = 0
+    denied = dict.fromkeys(DENIAL_REASONS, 0)
+    alarms: list[str] = []
+    for row in rows:
+        if row["type"] == "pca_request":
+            requests += 1
+            if row["outcome"] == "granted":
+                granted += 1
+            else:
+                denied[row["reason"]] = denied.get(row["reason"], 0) + 1
+        elif row["type"] == "alarm_raised" and row["alarm"] not in alarms:
+            alarms.append(row["alarm"])
+    spm = scenario.profile.steps_per_ml
+    steps = run.delivered_steps()
+    ml = {s: round(float(Fraction(steps[s]) / spm), 6) for s in SOURCES}
+    return {
+        "name": scenario.name,
+        "pca_requests": requests,
+        "pca_granted": granted,
+        "pca_denied": denied,
+        "delivered_ml": {"total": round(sum(ml.values()), 6), **ml},
+        "alarms": alarms,
+        "final_state": run.pump.state if run.pump is not None else "off",
+    }
+
+
+def main(args: Any) -> int:
+    try:
+        scenario = load_scenario(args.file)
+        with ExitStack() as stack:
+            events = stack.enter_context(open(args.events, "w", encoding="utf-8")) \
+                if args.events else None
+            trace = stack.enter_context(open(args.trace, "w", encoding="utf-8", newline="")) \
+                if args.trace else None
+            result = run_scenario(scenario, db=Path(args.db) if args.db else None,
+                                  events=events, trace=trace,
+                                  trace_interval_s=args.trace_interval)
+    except ScenarioError as err:
+        print(f"pca scenario: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.summary))
+    return 0
