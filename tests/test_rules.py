@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Callable
 
@@ -272,7 +273,7 @@ def test_sr7_chain_links_every_row(scenario: Run) -> None:
     rows = sqlite3.connect(out.db).execute(
         "SELECT seq, prev_hash, hash FROM events ORDER BY seq").fetchall()
     assert rows[0][1] == "0" * 64
-    for (_, _, h), (_, prev, _) in zip(rows, rows[1:], strict=False):
+    for (_, _, h), (_, prev, _) in itertools.pairwise(rows):
         assert prev == h
 
 

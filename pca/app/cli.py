@@ -76,7 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     for prefix, module in DELEGATED.items():
         if tuple(argv[: len(prefix)]) == prefix:
-            return int(importlib.import_module(module).run(argv[len(prefix):]))
+            runner: Callable[[list[str]], int] = importlib.import_module(module).run
+            return int(runner(argv[len(prefix):]))
     parser = argparse.ArgumentParser(prog="pca", description="PCA pump controller")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     runners = {}

@@ -10,6 +10,7 @@ same file always gives the same events.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import re
 import sys
@@ -209,7 +210,7 @@ def load_scenario(path: str | Path) -> Scenario:
     if not isinstance(raw_steps, list):
         raise ScenarioError(f"{src}: step must be an array of tables ([[step]])")
     steps = [_check_step(raw, src, i) for i, raw in enumerate(raw_steps)]
-    for before, after in zip(steps, steps[1:], strict=False):
+    for before, after in itertools.pairwise(steps):
         if after.at_ns < before.at_ns:
             raise ScenarioError(f"{src}: step[{after.index}].at = {raw_steps[after.index]['at']!r}"
                                 f" is before the step above it (times are non-decreasing)")
