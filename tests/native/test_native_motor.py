@@ -9,7 +9,7 @@ from fractions import Fraction
 import pytest
 from _native_helpers import EdgeLog, wait_for
 
-import pca._stepgen as native
+from pca import _stepgen as native
 from pca.controller.ports import Motor, StepRate
 from pca.controller.profile import PumpProfile
 from pca.hw.motor import NativeMotor, SafetyLimits

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from _native_helpers import EdgeLog, limits, wait_for
 
-import pca._stepgen as native
+from pca import _stepgen as native
 from pca.controller.ports import StepRate
 from pca.hw.motor import LINE_DIR, LINE_ENABLE, GpioLines, NativeMotor, PulseTiming
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from itertools import pairwise
 
 from _native_helpers import EdgeLog, wait_for
 
-import pca._stepgen as native
+from pca import _stepgen as native
 from pca.controller.ports import StepRate
 from pca.hw.motor import LINE_ENABLE, LINE_STEP, NativeMotor
 
@@ -129,7 +130,7 @@ def test_sr9_falling_behind_never_bursts(make_motor: MakeMotor) -> None:
     motor.run(rate, 40, time.monotonic_ns() - 300 * MS)
     assert wait_for(lambda: motor.count(0) == 40)
     rising = EdgeLog(motor.edges()).rising
-    gaps = [b - a for a, b in zip(rising, rising[1:], strict=False)]
+    gaps = [b - a for a, b in pairwise(rising)]
     assert min(gaps) >= 5 * MS
     assert motor.status()["caught_up_steps"] > 0
     assert motor.fault() is None
@@ -140,7 +141,7 @@ def test_sr9_catching_up_never_exceeds_the_rate_cap(make_motor: MakeMotor) -> No
     motor.run(StepRate(100), 20, time.monotonic_ns() - 100 * MS)
     assert wait_for(lambda: motor.count(0) == 20)
     rising = EdgeLog(motor.edges()).rising
-    gaps = [b - a for a, b in zip(rising, rising[1:], strict=False)]
+    gaps = [b - a for a, b in pairwise(rising)]
     assert min(gaps) >= 1_000_000_000 // 120
 
 

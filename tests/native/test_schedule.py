@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import pca._stepgen as native
+from pca import _stepgen as native
 from pca.controller.ports import NS_PER_S, StepRate
 from pca.hw.sim_motor import VirtualMotor
 
