@@ -315,7 +315,7 @@ class _Run:
                 self._put(Key(key), tick=False)
             self._tick()
         elif step.do in ("start", "stop", "silence"):
-            self._put(PanelCommand(step.do))
+            self._put(PanelCommand(step.do))  # type: ignore[arg-type]
         else:
             self._put(self._clinician(step))
         return []

@@ -1,0 +1,91 @@
+"""`pca log verify | export | tail`: what clinicians and reviewers do with a log."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from pca.store.eventlog import export_rows
+from pca.store.verify import verify
+
+# CSV columns: the contract fields first, then what a reviewer reads most.
+CSV_COLUMNS = ["seq", "t_s", "wall", "type", "actor", "outcome", "reason", "source",
+               "amount_ml", "delivered_ml", "completion", "mode", "rate_ml_h", "alarm",
+               "priority", "from", "to", "steps", "ml", "drug", "dose_unit", "detail"]
+
+
+def _when(text: str | None, flag: str) -> str | None:
+    if text is None:
+        return None
+    try:
+        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise SystemExit(f"pca log export: {flag} {text!r} is not an ISO 8601 time") from None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return stamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _selected(db: Path, since: str | None, until: str | None) -> Iterator[dict[str, Any]]:
+    for row in export_rows(db):
+        if since is not None and row["wall"] < since:
+            continue
+        if until is not None and row["wall"] >= until:
+            continue
+        yield row
+
+
+def _write(rows: Iterator[dict[str, Any]], fmt: str, out: IO[str]) -> int:
+    n = 0
+    if fmt == "jsonl":
+        for row in rows:
+            out.write(json.dumps(row, separators=(",", ":")) + "\n")
+            n += 1
+        return n
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*CSV_COLUMNS, "other"])
+    for row in rows:
+        other = {k: v for k, v in row.items() if k not in CSV_COLUMNS}
+        writer.writerow([row.get(c, "") for c in CSV_COLUMNS] +
+                        [json.dumps(other, separators=(",", ":")) if other else ""])
+        n += 1
+    return n
+
+
+def _tail_line(row: dict[str, Any]) -> str:
+    fields = {k: v for k, v in row.items() if k not in ("seq", "t_s", "wall", "type", "actor")}
+    detail = " ".join(f"{k}={v}" for k, v in fields.items())
+    return f"{row['seq']:>8} {row['wall']} {row['actor']:<9} {row['type']:<22} {detail}"
+
+
+def main(args: Any) -> int:
+    db = Path(args.db)
+    if not db.exists():
+        print(f"pca log: {db}: no such file", file=sys.stderr)
+        return 2
+    if args.log_command == "verify":
+        verdict = verify(db)
+        if verdict.ok:
+            print(f"{db}: OK, {verdict.count} events, hash chain intact")
+            return 0
+        where = f"seq {verdict.first_bad_seq}" if verdict.first_bad_seq else "the log"
+        print(f"{db}: FAILED at {where}: {verdict.problem} "
+              f"({verdict.count} events before it verify)", file=sys.stderr)
+        return 1
+    if args.log_command == "export":
+        since, until = _when(args.since, "--since"), _when(args.until, "--until")
+        with ExitStack() as stack:
+            out = sys.stdout if args.out is None else stack.enter_context(
+                open(args.out, "w", encoding="utf-8", newline=""))
+            _write(_selected(db, since, until), args.format, out)
+        return 0
+    rows = list(export_rows(db))
+    for row in rows[-args.n:] if args.n > 0 else []:
+        print(_tail_line(row))
+    return 0

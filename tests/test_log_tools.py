@@ -1,0 +1,109 @@
+"""SR-7: `pca log verify` catches edits, deletions and reordering; export and tail."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import HEADER, MORPHINE, Outcome, steps
+
+from pca.store.verify import verify
+
+
+@pytest.fixture
+def logged(scenario: Callable[..., Outcome]) -> Path:
+    out = scenario(HEADER + MORPHINE + steps(("0s", "program"), ("5s", "start"),
+                                             ("1m", "press"), ("5m", "press")))
+    return out.db
+
+
+def tamper(db: Path, *sql: str) -> None:
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER events_no_update")
+    conn.execute("DROP TRIGGER events_no_delete")
+    for statement in sql:
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
+
+
+def pca_log(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pca.app.cli", "log", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_sr7_intact_log_verifies(logged: Path) -> None:
+    verdict = verify(logged)
+    assert verdict.ok and verdict.count > 20
+    proc = pca_log("verify", "--db", str(logged))
+    assert proc.returncode == 0
+    assert f"OK, {verdict.count} events" in proc.stdout
+
+
+def test_sr7_verify_catches_an_edit(logged: Path) -> None:
+    tamper(logged, "UPDATE events SET data = replace(data, 'granted', 'denied') "
+                   "WHERE seq = (SELECT min(seq) FROM events WHERE type = 'pca_request')")
+    verdict = verify(logged)
+    assert not verdict.ok and verdict.problem.startswith("edited")
+    proc = pca_log("verify", "--db", str(logged))
+    assert proc.returncode == 1
+    assert f"seq {verdict.first_bad_seq}: edited" in proc.stderr
+
+
+def test_sr7_verify_catches_a_deletion(logged: Path) -> None:
+    tamper(logged, "DELETE FROM events WHERE seq = 12")
+    verdict = verify(logged)
+    assert (verdict.ok, verdict.first_bad_seq) == (False, 13)
+    assert verdict.problem == "deleted: seq 12..12 missing"
+
+
+def test_sr7_verify_catches_reordering(logged: Path) -> None:
+    tamper(logged, "UPDATE events SET seq = -1 WHERE seq = 10",
+           "UPDATE events SET seq = 10 WHERE seq = 11",
+           "UPDATE events SET seq = 11 WHERE seq = -1")
+    verdict = verify(logged)
+    assert not verdict.ok and verdict.first_bad_seq == 10
+    assert verdict.problem.startswith("reordered")
+
+
+def test_sr7_verify_catches_a_forged_row_with_a_recomputed_hash(logged: Path) -> None:
+    # Editing a row and fixing its own hash still breaks the link to the next row.
+    from pca.store.eventlog import canonical, chain_hash
+
+    conn = sqlite3.connect(logged)
+    seq, prev, data, t_s, pump_ns, wall_ns, type_, actor = conn.execute(
+        "SELECT seq, prev_hash, data, t_s, pump_ns, wall_ns, type, actor FROM events "
+        "WHERE type = 'pca_request' ORDER BY seq LIMIT 1").fetchone()
+    conn.close()
+    fields = json.loads(data)
+    fields["outcome"] = "denied"
+    record = {"seq": seq, "t_s": t_s, "pump_ns": pump_ns, "wall_ns": wall_ns, "type": type_,
+              "actor": actor, "fields": fields}
+    tamper(logged, f"UPDATE events SET data = '{canonical(fields)}', "
+                   f"hash = '{chain_hash(prev, record)}' WHERE seq = {seq}")
+    verdict = verify(logged)
+    assert not verdict.ok and verdict.first_bad_seq == seq + 1
+
+
+def test_export_jsonl_and_csv_and_time_filter(logged: Path, tmp_path: Path) -> None:
+    out = tmp_path / "x.jsonl"
+    assert pca_log("export", "--db", str(logged), "--out", str(out)).returncode == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows[0]["seq"] == 1
+    proc = pca_log("export", "--db", str(logged), "--format", "csv",
+                   "--since", "2026-03-01T08:01:00Z", "--until", "2026-03-01T08:05:00Z")
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("seq,t_s,wall,type,actor,outcome")
+    walls = [line.split(",")[2] for line in lines[1:]]
+    assert walls and all("08:01:00" <= w[11:19] < "08:05:00" for w in walls)
+
+
+def test_tail_prints_the_last_events(logged: Path) -> None:
+    proc = pca_log("tail", "--db", str(logged), "-n", "3")
+    assert proc.returncode == 0
+    assert len(proc.stdout.splitlines()) == 3
