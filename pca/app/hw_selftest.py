@@ -239,7 +239,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pinout", help="pin map to use (default: $PCA_PINOUT, /etc/pca/pinout.toml, "
                                     "then the repository's hardware/pinout.toml)")
     p.add_argument("--pin-factory", choices=FACTORY_NAMES,
-                   help="gpiozero pin factory on real hardware (default: $PCA_PIN_FACTORY or lgpio)")
+                   help="gpiozero pin factory on real hardware "
+                        "(default: $PCA_PIN_FACTORY, else lgpio)")
     p.add_argument("--timeout-s", type=float, default=30.0,
                    help="how long to wait for each input on real hardware (default 30)")
     return p

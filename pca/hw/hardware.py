@@ -103,8 +103,8 @@ class Hardware:
         for name, line in m.sensors.items():
             note = f"source {line.source}" if name == "occlusion" else ""
             infos.append(DeviceInfo("input", name, (line.pin,), note))
-        for name, line in m.power.items():
-            infos.append(DeviceInfo("input", name, (line.pin,), "UPS/battery board"))
+        for name, power_line in m.power.items():
+            infos.append(DeviceInfo("input", name, (power_line.pin,), "UPS/battery board"))
         infos.append(DeviceInfo("keypad", "keypad", (*m.keypad.rows, *m.keypad.cols),
                                 "rows then columns"))
         a = m.annunciator

@@ -26,7 +26,7 @@ IDLE = "idle"  # no key down
 CHORD = "chord"  # two or more contacts seen in one frame (two keys, or a ghost)
 
 
-class MatrixRow(GPIODevice):
+class MatrixRow(GPIODevice):  # type: ignore[misc]  # gpiozero is untyped
     """One keypad row, emulating an open-drain driver.
 
     Idle, the row floats (input, no pull); while scanned it is driven low. A

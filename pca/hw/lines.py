@@ -1,4 +1,4 @@
-"""Base of every polled GPIO input: a gpiozero input whose level is sampled at an injected now_ns."""
+"""Base of every polled GPIO input: a gpiozero input sampled at an injected now_ns."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ MS = 1_000_000
 S = 1_000_000_000
 
 
-class PolledInput(InputDevice):
+class PolledInput(InputDevice):  # type: ignore[misc]  # gpiozero is untyped
     """A gpiozero InputDevice with explicit polarity and pull.
 
     gpiozero ties polarity to the pull (pull-up means active-low), but a

@@ -34,11 +34,11 @@ class _MatrixRowPinMixin:
         return changed
 
 
-class _MatrixRowPin(_MatrixRowPinMixin, MockPin):
+class _MatrixRowPin(_MatrixRowPinMixin, MockPin):  # type: ignore[misc]
     pass
 
 
-class _MatrixRowPWMPin(_MatrixRowPinMixin, MockPWMPin):
+class _MatrixRowPWMPin(_MatrixRowPinMixin, MockPWMPin):  # type: ignore[misc]
     pass
 
 

@@ -1,0 +1,201 @@
+"""4x3 keypad scanner on mock pins: one key, two keys, no key, ghosting, bounce, no repeat."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from pca.hw.keypad import LAYOUT, MatrixKeypad
+from pca.hw.mock_panel import MockKeypadMatrix
+
+MS = 1_000_000
+S = 1_000_000_000
+ROWS = (19, 20, 21, 7)
+COLS = (8, 9, 10)
+
+
+@pytest.fixture
+def pad(mock_factory, sink):
+    matrix = MockKeypadMatrix(mock_factory, ROWS, COLS)  # before the keypad: it owns the rows
+    with MatrixKeypad(ROWS, COLS, sink, pin_factory=mock_factory) as keypad:
+        pad = Pad(keypad, matrix, sink)
+        pad.scan_ms(100)
+        yield pad
+
+
+class Pad:
+    def __init__(self, keypad, matrix, sink):
+        self.keypad, self.matrix, self.sink = keypad, matrix, sink
+        self.now_ns = 0
+
+    def scan_ms(self, ms, step_ms=5):
+        end_ns = self.now_ns + ms * MS
+        while self.now_ns < end_ns:
+            self.now_ns += step_ms * MS
+            self.keypad.scan(self.now_ns)
+
+    def tap(self, *keys, hold_ms=100):
+        self.matrix.press(*keys)
+        self.scan_ms(hold_ms)
+        self.matrix.release()
+        self.scan_ms(100)
+
+    def keys(self):
+        return [item.key for item in self.sink.items]
+
+
+def test_no_key_sends_nothing(pad):
+    pad.scan_ms(2000)
+    assert pad.keys() == []
+    assert pad.keypad.read_frame() == frozenset()
+
+
+def test_every_key_is_read_at_its_own_row_and_column(pad):
+    for r, row in enumerate(LAYOUT):
+        for c, key in enumerate(row):
+            pad.matrix.press(key)
+            assert pad.keypad.read_frame() == {(r, c)}
+            pad.matrix.release()
+    for row in LAYOUT:
+        for key in row:
+            pad.tap(key)
+    assert pad.keys() == [key for row in LAYOUT for key in row]
+
+
+def test_one_key_is_sent_once_after_debounce(pad):
+    pad.matrix.press("5")
+    pad.scan_ms(25)
+    assert pad.keys() == [], "not before the 30 ms debounce"
+    pad.scan_ms(10)
+    assert pad.keys() == ["5"]
+
+
+def test_holding_a_key_does_not_repeat(pad):
+    pad.matrix.press("8")
+    pad.scan_ms(10_000, step_ms=10)
+    assert pad.keys() == ["8"]
+
+
+def test_key_bounce_sends_one_key(pad):
+    for contact_ms in (2, 1, 3, 1, 2):  # press bounce
+        pad.matrix.press("3")
+        pad.scan_ms(contact_ms, step_ms=1)
+        pad.matrix.release()
+        pad.scan_ms(1, step_ms=1)
+    pad.matrix.press("3")
+    pad.scan_ms(200, step_ms=1)
+    for gap_ms in (1, 2, 1):  # release bounce
+        pad.matrix.release()
+        pad.scan_ms(gap_ms, step_ms=1)
+        pad.matrix.press("3")
+        pad.scan_ms(1, step_ms=1)
+    pad.matrix.release()
+    pad.scan_ms(200, step_ms=1)
+    assert pad.keys() == ["3"]
+
+
+def test_same_key_twice_is_two_keys(pad):
+    pad.tap("1")
+    pad.tap("1")
+    assert pad.keys() == ["1", "1"]
+
+
+@pytest.mark.parametrize("keys", [("1", "2"), ("1", "4"), ("1", "5"), ("*", "#"), ("0", "8")],
+                         ids=["same-row", "same-col", "diagonal", "bottom-row", "same-col-2"])
+def test_two_keys_at_once_are_rejected(pad, keys):
+    pad.matrix.press(*keys)
+    assert len(pad.keypad.read_frame()) == 2
+    pad.scan_ms(3000)
+    pad.matrix.release()
+    pad.scan_ms(100)
+    assert pad.keys() == []
+
+
+def test_three_keys_ghost_a_fourth_and_nothing_is_sent(pad):
+    # 1, 2 and 4 pressed: scanning row 2 reaches column 2 through 4-1-2, so "5" reads pressed.
+    pad.matrix.press("1", "2", "4")
+    frame = pad.keypad.read_frame()
+    assert (1, 1) in frame, "the model reproduces the ghost at key 5"
+    assert len(frame) == 4
+    pad.scan_ms(1000)
+    pad.matrix.release()
+    pad.scan_ms(100)
+    assert pad.keys() == []
+
+
+def test_ghost_never_reported_while_keys_are_released_one_by_one(pad):
+    pad.matrix.press("1", "2", "4")
+    pad.scan_ms(200)
+    for key in ("2", "4", "1"):
+        pad.matrix.release(key)
+        pad.scan_ms(200)
+    assert pad.keys() == []
+    pad.tap("9")
+    assert pad.keys() == ["9"], "after a full release the keypad accepts keys again"
+
+
+def test_second_key_while_first_held_sends_nothing_more(pad):
+    pad.matrix.press("1")
+    pad.scan_ms(100)
+    pad.matrix.press("2")
+    pad.scan_ms(100)
+    pad.matrix.release("1")  # "2" alone remains held: no rollover
+    pad.scan_ms(500)
+    pad.matrix.release()
+    pad.scan_ms(100)
+    assert pad.keys() == ["1"]
+
+
+def test_key_pressed_within_debounce_of_another_is_a_chord(pad):
+    pad.matrix.press("4")
+    pad.scan_ms(15)
+    pad.matrix.press("6")
+    pad.scan_ms(500)
+    pad.matrix.release()
+    pad.scan_ms(100)
+    assert pad.keys() == []
+
+
+def test_key_held_when_scanning_starts_is_ignored_until_released(mock_factory, sink):
+    matrix = MockKeypadMatrix(mock_factory, ROWS, COLS)
+    matrix.press("7")
+    with MatrixKeypad(ROWS, COLS, sink, pin_factory=mock_factory) as keypad:
+        pad = Pad(keypad, matrix, sink)
+        pad.scan_ms(3000)
+        assert pad.keys() == []
+        matrix.release()
+        pad.scan_ms(100)
+        pad.tap("7")
+    assert pad.keys() == ["7"]
+
+
+def test_rows_float_when_not_scanned_and_are_never_driven_high(pad, mock_factory):
+    # Two keys in one column must not short a high row to a low one.
+    pad.tap("2", "5")
+    pad.tap("0")
+    for gpio in ROWS:
+        pin = mock_factory.pin(gpio)
+        assert pin.function == "input"
+        assert pin.pull == "floating"
+        assert not any(change.state for change in pin.states)
+
+
+def test_sr6_keypad_never_logs_key_values(pad, caplog):
+    caplog.set_level(logging.DEBUG)
+    for key in "1234567890":
+        pad.tap(key)
+    pad.matrix.press("1", "2")  # a rejected chord is logged, but not which keys
+    pad.scan_ms(200)
+    pad.matrix.release()
+    pad.scan_ms(100)
+    assert pad.keys() == list("1234567890")
+    assert caplog.records, "the chord rejection is logged"
+    for record in caplog.records:
+        text = record.getMessage() + repr(record.args)
+        assert not any(ch.isdigit() for ch in text), f"a digit reached the log: {text!r}"
+
+
+def test_layout_shape_is_checked(mock_factory, sink):
+    with pytest.raises(ValueError, match="layout must be 4 rows of 3 keys"):
+        MatrixKeypad(ROWS, COLS, sink, layout=(("1", "2"),), pin_factory=mock_factory)
