@@ -7,7 +7,7 @@ from typing import Any
 
 from pca.controller.inputs import BolusButton, Sensor
 from pca.hw.debounce import Debouncer
-from pca.hw.lines import MS, S, PolledInput
+from pca.hw.lines import MS, PolledInput, S
 from pca.hw.sink import Sink
 
 log = logging.getLogger(__name__)
