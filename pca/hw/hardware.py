@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pca.hw import pinmap as pm
 from pca.hw.annunciator import GpioAnnunciator
@@ -16,6 +16,9 @@ from pca.hw.poller import InputPoller
 from pca.hw.power import BatteryMonitor
 from pca.hw.sensors import SensorInput
 from pca.hw.sink import Sink
+
+if TYPE_CHECKING:
+    from pca.hw.mock_panel import MockPanel
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ class Hardware:
 
 
 def build_simulated(pinmap: pm.PinMap, sink: Sink, *, pin_factory: Any = None,
-                    poll_period_ns: int = 10 * MS) -> tuple[Hardware, Any]:
+                    poll_period_ns: int = 10 * MS) -> tuple[Hardware, MockPanel]:
     """Hardware on a MockFactory plus the MockPanel that plays the patient and clinician.
 
     The panel must exist before the keypad is built (its row pins model the

@@ -105,7 +105,11 @@ class MatrixKeypad:
 
     def scan(self, now_ns: int) -> None:
         hits = self.read_frame()
-        frame: Hashable = IDLE if not hits else next(iter(hits)) if len(hits) == 1 else CHORD
+        frame: Hashable = CHORD
+        if not hits:
+            frame = IDLE
+        elif len(hits) == 1:
+            (frame,) = hits
         if not self._debounce.update(frame, now_ns):
             return
         state = self._debounce.state
