@@ -45,8 +45,8 @@ def test_sr4_glitch_shorter_than_the_assert_hold_is_ignored(rig, name):
     assert rig.sink.items == []
 
 
-def test_sr4_safety_hold_times_stay_within_one_control_tick_or_two():
-    # SR-4 stops delivery within one 50 ms tick of the alarm; the hardware adds its hold.
+def test_sr4_safety_sensors_assert_within_100ms():
+    # SR-4 stops delivery within one 50 ms tick of the alarm; the line hold comes on top.
     for name in SAFETY_SENSORS:
         assert DEFAULT_HOLD_NS[name][0] <= 100 * MS
 
