@@ -62,11 +62,11 @@ def test_driver_is_enabled_before_the_first_step_and_off_after_the_last(
 
 
 def test_the_pulse_thread_reports_its_scheduling(make_motor: MakeMotor) -> None:
-    motor = make_motor(PulseTiming(lock_memory=True))
-    status = motor.status()
+    # (mlockall is checked in a subprocess: it would lock this whole pytest process.)
+    status = make_motor().status()
     assert status["sched"] in ("SCHED_FIFO", "SCHED_OTHER+slack1ns")
     assert status["running"] is True
-    assert isinstance(status["memory_locked"], bool)
+    assert status["memory_locked"] is False
 
 
 def test_no_spin_window_still_never_early(make_motor: MakeMotor) -> None:

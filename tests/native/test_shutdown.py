@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -19,8 +20,9 @@ SCRIPT = textwrap.dedent("""
         last = {}
         for t, line, value in edges:
             last[line] = value
-        print(json.dumps({"running": motor.status()["running"], "last": last,
-                          "steps": motor.count(0)}))
+        status = motor.status()
+        print(json.dumps({"running": status["running"], "last": last, "steps": motor.count(0),
+                          "sched": status["sched"], "memory_locked": status["memory_locked"]}))
         sys.stdout.flush()
 
     atexit.register(report)
@@ -31,7 +33,7 @@ SCRIPT = textwrap.dedent("""
 
     motor = NativeMotor(SafetyLimits(max_rate_hz=2000, budget_steps=10**6,
                                      budget_window_s=3600),
-                        steps_per_ml=Fraction(15480), timing=PulseTiming(lock_memory=False))
+                        steps_per_ml=Fraction(15480), timing=PulseTiming(lock_memory=True))
     state["motor"] = motor
     motor.run(StepRate(1000), 10**6, time.monotonic_ns())
     while motor.count(0) < 20:
@@ -56,6 +58,9 @@ def test_thread_is_joined_and_lines_safe_at_interpreter_exit() -> None:
     assert isinstance(last, dict)
     assert last["0"] == 0 and last["2"] == 0  # STEP low, ENABLE off
     assert isinstance(report["steps"], int) and report["steps"] >= 20
+    assert report["sched"] in ("SCHED_FIFO", "SCHED_OTHER+slack1ns")
+    if os.geteuid() == 0:  # as root both real-time privileges are there to be had
+        assert report["sched"] == "SCHED_FIFO" and report["memory_locked"] is True
 
 
 def test_thread_is_joined_when_the_program_dies_of_an_exception() -> None:
