@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import HEADER, MORPHINE, Outcome, steps
+from pca_testkit import HEADER, MORPHINE, Outcome, steps
 
 from pca.store.verify import verify
 

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Callable
 
 import pytest
-from conftest import HEADER, MORPHINE, Outcome, steps
+from pca_testkit import HEADER, MORPHINE, Outcome, steps
 
 from pca.store.eventlog import export_rows
 

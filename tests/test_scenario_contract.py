@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import HEADER, MORPHINE, Outcome, steps
+from pca_testkit import HEADER, MORPHINE, Outcome, steps
 
 from pca.app.scenario import TRACE_COLUMNS, load_scenario
 
