@@ -1,0 +1,1 @@
+# Makes native/ importable from setup.py (native.build); the library itself is C.

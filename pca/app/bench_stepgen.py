@@ -246,6 +246,15 @@ def cyclictest(load_name: str, seconds: float) -> Result | None:
 
 
 # ---- driver ----------------------------------------------------------------------------
+def _loadavg() -> str:
+    # Other work on a shared machine shows up in every row; say how busy it was.
+    try:
+        with open("/proc/loadavg", encoding="ascii") as f:
+            return "load average " + " ".join(f.read().split()[:3])
+    except OSError:
+        return "load average unknown"
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
@@ -282,7 +291,7 @@ def run(argv: list[str]) -> int:
 
     results: list[Result] = []
     print(f"pca bench stepgen: {seconds:g} s per run, lateness of STEP rising edges "
-          "against the planned schedule", flush=True)
+          f"against the planned schedule; {os.cpu_count()} CPUs, {_loadavg()}", flush=True)
     for load_name in LOADS:
         for rate_hz in RATES_HZ:
             # At least a few steps even at 43/s in a quick run.
@@ -296,6 +305,7 @@ def run(argv: list[str]) -> int:
         if floor is not None:
             results.append(floor)
     print_table(results)
+    print(f"after the runs: {_loadavg()} (the bench itself adds about 1)")
     if shutil.which("cyclictest") is None:
         print("(cyclictest not installed: apt-get install rt-tests for the machine's floor)")
     missed = check_targets(results)

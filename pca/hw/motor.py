@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import pca._stepgen as _stepgen
 from pca.controller.ports import NS_PER_S, StepRate
+from pca.controller.profile import PumpProfile
 from pca.therapy.ledger import ml_to_steps
 
 # Pi 5 (RP1), Pi 4, Pi 3: the chip that carries the 40-pin header's GPIO 0-27, whose line
@@ -145,7 +146,7 @@ class NativeMotor:
         _open_motors.add(self)
 
     @classmethod
-    def from_profile(cls, profile: Any, *, budget_ml: Fraction, budget_window_s: int,
+    def from_profile(cls, profile: PumpProfile, *, budget_ml: Fraction, budget_window_s: int,
                      max_rate_ml_h: Fraction | None = None, **kwargs: Any) -> NativeMotor:
         """From a PumpProfile: steps_per_ml, and a rate cap at its bolus rate (the fastest
         the controller ever commands) unless `max_rate_ml_h` says otherwise."""
