@@ -37,6 +37,7 @@ from pca.controller.inputs import (
     PanelCommand,
     Sensor,
 )
+from pca.controller.panel import FrontPanel
 from pca.controller.ports import (
     NS_PER_S,
     Actor,
@@ -154,7 +155,7 @@ class Pump:
         self.sensors: dict[str, bool] = {}
         self.session_until_ns: int | None = None
         self.session_edit = False
-        self._keys = ""
+        self.panel = FrontPanel(self)
         self._offset_ns = 0
         self._wall_offset_ns = 0  # expected wall - monotonic
         self._now = 0
@@ -267,6 +268,7 @@ class Pump:
             self._handle(item)
         self._service_motor(now)
         self._check_conditions(now)
+        self.panel.tick(now)
         self.motor.heartbeat(now)
         self.annunciator.annunciate(self.alarms.highest(), self.alarms.silenced(now), now)
         self._flush()
@@ -374,22 +376,33 @@ class Pump:
         for alarm in self.alarms.silence(self._now):
             self._emit("alarm_silenced", "patient", alarm=alarm.name, priority=alarm.priority)
 
-    # ---- keypad (the front-panel menus build on this) ------------------------------------
+    # ---- what the front panel may ask (pca.controller.panel.PanelHost) -------------------
     def _key(self, key: str) -> None:
-        if self._session_open():
-            self.session_until_ns = self._now + (
-                SESSION_EDIT_IDLE_NS if self.session_edit else SESSION_IDLE_NS)
-            return
-        if key == "*":
-            self._keys = ""
-        elif key == "#":
-            pin, self._keys = self._keys, ""
-            self._authenticate(pin)
-        elif key.isdigit() and len(self._keys) < 8:
-            self._keys += key
+        self.panel.key(key, self._now)
 
-    def _session_open(self) -> bool:
+    def session_open(self) -> bool:
         return self.session_until_ns is not None and self._now < self.session_until_ns
+
+    _session_open = session_open
+
+    def touch_session(self, editing: bool) -> None:
+        """Keep the session open: 30 s idle, 4 min inside an edit (SR-6)."""
+        if self.session_open():
+            self.session_edit = editing
+            self.session_until_ns = self._now + (
+                SESSION_EDIT_IDLE_NS if editing else SESSION_IDLE_NS)
+
+    def lock_session(self, reason: str) -> None:
+        if self.session_until_ns is not None:
+            self.session_until_ns = None
+            self._emit("session_locked", "clinician", reason=reason)
+
+    def authenticate(self, pin: str) -> bool:
+        return self._authenticate(pin)
+
+    def submit(self, command: ClinicianCommand | PanelCommand) -> None:
+        """Handle a command now (the panel runs inside the control loop)."""
+        self._handle(command)
 
     def _authenticate(self, pin: str) -> bool:
         if not self.pins.provisioned():
