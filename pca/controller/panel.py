@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from pca.controller.inputs import ClinicianCommand, PanelCommand
+from pca.controller.ports import Display
 
 
 class PanelHost(Protocol):
@@ -29,8 +30,9 @@ class PanelHost(Protocol):
 class FrontPanel:
     """Keypad state: PIN entry until a session is open (the menus build on this)."""
 
-    def __init__(self, host: PanelHost) -> None:
+    def __init__(self, host: PanelHost, display: Display | None = None) -> None:
         self.host = host
+        self.display = display
         self._entry = ""
 
     def key(self, key: str, now_ns: int) -> None:

@@ -7,7 +7,7 @@ tests and `pca scenario`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal, Protocol
@@ -84,6 +84,12 @@ class Annunciator(Protocol):
     def annunciate(self, priority: Priority | None, silenced: bool, now_ns: int) -> None: ...
 
     def tone(self, kind: Literal["granted", "denied"], now_ns: int) -> None: ...
+
+
+class Display(Protocol):
+    """A character display (20x4 on the pump); lines longer than the width are cut."""
+
+    def show(self, lines: Sequence[str], now_ns: int) -> None: ...
 
 
 class Clock(Protocol):

@@ -44,6 +44,7 @@ from pca.controller.ports import (
     Annunciator,
     Clock,
     Credentials,
+    Display,
     Event,
     EventLog,
     LogWriteError,
@@ -139,7 +140,8 @@ class Pump:
     trigger: Callable[..., bool]
 
     def __init__(self, *, motor: Motor, annunciator: Annunciator, log: EventLog, clock: Clock,
-                 library: DrugLibrary, profile: PumpProfile, credentials: Credentials) -> None:
+                 library: DrugLibrary, profile: PumpProfile, credentials: Credentials,
+                 display: Display | None = None) -> None:
         self.motor = motor
         self.annunciator = annunciator
         self.log = log
@@ -155,7 +157,7 @@ class Pump:
         self.sensors: dict[str, bool] = {}
         self.session_until_ns: int | None = None
         self.session_edit = False
-        self.panel = FrontPanel(self)
+        self.panel = FrontPanel(self, display)
         self._offset_ns = 0
         self._wall_offset_ns = 0  # expected wall - monotonic
         self._now = 0
