@@ -20,7 +20,12 @@ MakeMotor = Callable[..., NativeMotor]
 def run_to_limit(motor: NativeMotor, rate: StepRate, limit: int, now: int,
                  reverse: bool = False) -> None:
     motor.run(rate, limit, now, reverse=reverse)
-    assert wait_for(lambda: motor.count(time.monotonic_ns()) >= limit or motor.fault() is not None)
+
+    def done() -> bool:
+        motor.heartbeat(0)
+        return motor.count(0) >= limit or motor.fault() is not None
+
+    assert wait_for(done)
     assert motor.fault() is None
 
 

@@ -16,8 +16,15 @@ MakeMotor = Callable[..., NativeMotor]
 MS = 1_000_000
 
 
-def faulted(motor: NativeMotor) -> Callable[[], bool]:
-    return lambda: motor.fault() is not None
+def faulted(motor: NativeMotor, *, feed: bool = True) -> Callable[[], bool]:
+    """A poll for a latched fault; feeds the deadman unless that is what is being tested."""
+
+    def check() -> bool:
+        if feed:
+            motor.heartbeat(0)
+        return motor.fault() is not None
+
+    return check
 
 
 def test_sr9_rate_cap_refuses_a_faster_command_and_makes_no_step(make_motor: MakeMotor) -> None:
@@ -102,7 +109,7 @@ def test_sr9_deadman_stops_and_disables_without_heartbeats(make_motor: MakeMotor
     motor = make_motor(deadman_ms=200)
     started = time.monotonic_ns()
     motor.run(StepRate(1000), 100_000, started)
-    assert wait_for(faulted(motor))
+    assert wait_for(faulted(motor, feed=False))
     assert motor.fault_code() == "deadman"
     assert "no heartbeat" in (motor.fault() or "")
     assert wait_for(lambda: not motor.enabled)
