@@ -13,7 +13,10 @@ from pca.controller.ports import NS_PER_S, StepRate
 from pca.hw.sim_motor import VirtualMotor
 
 HOUR_NS = 3600 * NS_PER_S
-rates = st.builds(StepRate, st.integers(1, 10**7), st.integers(1, 10**6))
+rates = st.one_of(
+    st.builds(StepRate, st.integers(1, 10**7), st.integers(1, 10**6)),
+    st.builds(StepRate, st.integers(1, 2**40), st.integers(1, 2**40)),  # stresses __int128
+)
 times = st.integers(-(2**50), 2**50)
 
 
