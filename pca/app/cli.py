@@ -64,8 +64,25 @@ def _log(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]
     return run
 
 
+def _run(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    parser.add_argument("--config", help="configuration file (default /etc/pca/pca.toml)")
+    parser.add_argument("--sim", action="store_true",
+                        help="same wiring on mock pins, the simulated pulse backend and a "
+                             "local database (pca-sim.db)")
+    parser.add_argument("--db", help="event-log database (overrides the configuration)")
+    parser.add_argument("--pinout", help="pin map (overrides the configuration)")
+
+    def run(args: argparse.Namespace) -> int:
+        from pca.app import daemon
+
+        return daemon.main(args)
+
+    return run
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser],
                                         Callable[[argparse.Namespace], int]]]] = {
+    "run": ("the pump daemon (power-on self test, then the control loop)", _run),
     "scenario": ("replay a scripted session in virtual time", _scenario),
     "sim": ("the pump on simulated hardware (headless demo without a terminal)", _sim),
     "log": ("verify, export or tail an event log", _log),

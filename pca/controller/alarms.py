@@ -20,6 +20,7 @@ PRIORITY: dict[str, Priority] = {
     "door_open": "high",
     "motor_fault": "high",
     "log_failure": "high",
+    "self_test_failed": "high",
     "reservoir_low": "medium",
     "battery_low": "medium",
     "dose_limit_reached": "medium",
@@ -28,7 +29,8 @@ PRIORITY: dict[str, Priority] = {
 }
 # Stay active after their condition goes, until a clinician clears them.
 LATCHING = frozenset({"occlusion", "air_in_line", "reservoir_empty", "battery_depleted",
-                      "door_open", "motor_fault", "log_failure", "delivery_interrupted"})
+                      "door_open", "motor_fault", "log_failure", "delivery_interrupted",
+                      "self_test_failed"})
 RANK: dict[Priority, int] = {"high": 3, "medium": 2, "low": 1}
 SILENCE_NS = 120 * NS_PER_S
 

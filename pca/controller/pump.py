@@ -815,6 +815,22 @@ class Pump:
     def failures(self) -> FailureState:
         return self.pins.failures
 
+    def fail_self_test(self, problems: list[str]) -> None:
+        """Power-on self test failed: refuse to deliver, alarm, say what to do."""
+        self._emit("self_test_failed", "system", problems=problems)
+        self._condition("self_test_failed", True)
+        self._flush()
+
+    def shutdown(self) -> None:
+        """Orderly stop (SIGTERM): halt the motor, log it, make the log durable."""
+        self._now = self.pump_ns()
+        if self.state in DELIVERING:
+            self._completion = "stopped"
+            self.trigger("stop")
+        self.motor.halt(self._now)
+        self._emit("shutdown", "system", state=self.state)
+        self._flush()
+
     def provision_pin(self, pin: str, actor: Actor = "system") -> None:
         """Set the clinician PIN (stored only as a salted scrypt hash)."""
         self.pins.set_pin(pin)

@@ -1,0 +1,265 @@
+"""`pca run`: the pump daemon — power-on self test, then the real-time control loop.
+
+One thread ticks the controller every `tick_ms`; gpiozero inputs arrive on the
+controller's queue from the input poller thread; the native pulse thread makes
+the steps. systemd hears READY=1 after the self test, WATCHDOG=1 only from a
+healthy control loop, STATUS= with the pump state and STOPPING=1 on shutdown.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from pca.app.config import Config, ConfigError, load_config
+from pca.app.notify import Notifier
+from pca.controller.ports import Event, LogWriteError, StoredEvent
+from pca.controller.pump import Pump
+from pca.store.eventlog import LogOpenError, SqliteEventLog
+from pca.store.verify import verify
+from pca.therapy.drugs import DrugLibrary, LibraryError, default_library, load_library_text
+
+SIM_DATABASE = Path("pca-sim.db")
+
+
+class RealClock:
+    """CLOCK_MONOTONIC for therapy, the system clock for timestamps."""
+
+    def monotonic_ns(self) -> int:
+        return time.monotonic_ns()
+
+    def wall_ns(self) -> int:
+        return time.time_ns()
+
+
+@dataclass
+class UnwritableLog:
+    """Stands in for a database that cannot be opened: every flush fails, so the pump
+    stays in `log_failure` and never delivers (it never delivers what it cannot log)."""
+
+    reason: str
+    pending: list[Event] = field(default_factory=list)
+
+    def append(self, event: Event) -> None:
+        if len(self.pending) < 10_000:
+            self.pending.append(event)
+
+    def flush(self) -> None:
+        raise LogWriteError(self.reason)
+
+    def replay(self) -> Iterable[StoredEvent]:
+        return iter(())
+
+    def get_pin_hash(self, role: str) -> str | None:
+        return None
+
+    def set_pin_hash(self, role: str, encoded: str) -> None:
+        raise LogWriteError(self.reason)
+
+
+@dataclass
+class Wiring:
+    """Everything `pca run` builds, so tests and the fault-injection driver reuse it."""
+
+    pump: Pump
+    problems: list[str]
+    stack: ExitStack
+    hardware: Any = None
+    motor: Any = None
+    log: Any = None
+
+
+def _library(cfg: Config, problems: list[str]) -> DrugLibrary:
+    if cfg.drug_library is None:
+        return default_library()
+    try:
+        return load_library_text(cfg.drug_library.read_text("utf-8"), str(cfg.drug_library))
+    except (OSError, LibraryError) as err:
+        problems.append(f"drug library {cfg.drug_library}: {err}; fix or replace the file")
+        return default_library()
+
+
+def _open_log(db: Path, problems: list[str]) -> SqliteEventLog | UnwritableLog:
+    if db.exists() and db.stat().st_size > 0:
+        verdict = verify(db)
+        if not verdict.ok:
+            problems.append(f"event log {db} fails verification at seq {verdict.first_bad_seq} "
+                            f"({verdict.problem}): keep the file for review and call service")
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteEventLog(db)
+    except (LogOpenError, OSError) as err:
+        return UnwritableLog(f"cannot open the event log: {err}; check the disk and "
+                             "/var/lib/pca, then restart")
+
+
+def wire(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None = None) -> Wiring:
+    """Build log, motor, hardware and pump; run the power-on self test (never raises)."""
+    from pca.hw.hardware import Hardware, build_simulated
+    from pca.hw.motor import GpioLines, NativeMotor
+    from pca.hw.pinmap import PinMapError, load_pinmap
+    from pca.hw.pins import make_pin_factory
+
+    problems: list[str] = []
+    stack = ExitStack()
+    database = db or (SIM_DATABASE if sim else cfg.database)
+    log = _open_log(database, problems)
+    if isinstance(log, SqliteEventLog):
+        stack.callback(log.close)
+    library = _library(cfg, problems)
+
+    class _Sink:  # inputs may arrive before the pump exists; they wait here
+        def __init__(self) -> None:
+            self.target: Pump | None = None
+            self.early: list[Any] = []
+
+        def put(self, item: Any) -> None:
+            if self.target is None:
+                self.early.append(item)
+            else:
+                self.target.put(item)
+
+    sink = _Sink()
+    hardware = None
+    pinmap = None
+    try:
+        pinmap = load_pinmap(pinout or cfg.pinout)
+        if sim:
+            hardware, _panel = build_simulated(pinmap, sink)
+        else:
+            factory = make_pin_factory(cfg.pin_factory)
+            hardware = Hardware(pinmap, sink, pin_factory=factory)
+        stack.callback(hardware.close)
+    except (PinMapError, Exception) as err:  # lgpio missing, pins busy, bad map
+        problems.append(f"GPIO: {err}")
+    motor: Any = None
+    try:
+        gpio = None if sim or pinmap is None else GpioLines.from_pinmap(
+            pinmap.motor)  # type: ignore[arg-type]
+        motor = NativeMotor.from_profile(cfg.profile, budget_ml=cfg.motor.budget_ml,
+                                         budget_window_s=cfg.motor.budget_window_s,
+                                         max_rate_ml_h=cfg.motor.max_rate_ml_h, gpio=gpio)
+        stack.callback(motor.close)
+        motor.halt(time.monotonic_ns())
+        if motor.enabled:
+            problems.append("stepper driver ENABLE did not turn off: check the driver wiring")
+    except Exception as err:  # the pulse thread could not start
+        problems.append(f"pulse generator: {err}")
+        from pca.hw.sim_motor import VirtualMotor
+
+        motor = VirtualMotor()  # never commanded: the pump stays in alarm
+    annunciator = hardware.annunciator if hardware is not None else _SilentAnnunciator()
+    pump = Pump.boot(motor=motor, annunciator=annunciator, log=log, clock=RealClock(),
+                     library=library, profile=cfg.profile, credentials=log)
+    if not pump.pins.provisioned():
+        problems.append("no clinician PIN is provisioned: run `pca pin set` "
+                        "(no clinician action is possible until then)")
+    if problems:
+        pump.fail_self_test(problems)
+    sink.target = pump
+    for item in sink.early:
+        pump.put(item)
+    return Wiring(pump, problems, stack, hardware, motor, log)
+
+
+class _SilentAnnunciator:
+    def annunciate(self, priority: Any, silenced: bool, now_ns: int) -> None:
+        pass
+
+    def tone(self, kind: Any, now_ns: int) -> None:
+        pass
+
+
+class ControlLoop:
+    """Ticks the pump at a fixed period; pings the watchdog only while it is healthy."""
+
+    def __init__(self, wiring: Wiring, tick_ms: int, notifier: Notifier) -> None:
+        self.w = wiring
+        self.period_ns = tick_ms * 1_000_000
+        self.notifier = notifier
+        self.stop = threading.Event()
+        self.hang = threading.Event()  # test hook: simulate a hung loop
+        self.ticks = 0
+
+    def status(self) -> str:
+        snap = self.w.pump.snapshot()
+        alarms = ",".join(snap.alarms) or "none"
+        return f"STATUS=state={snap.state} rate_ml_h={snap.rate_ml_h:g} alarms={alarms}"
+
+    def run(self) -> None:
+        next_ns = time.monotonic_ns()
+        last_ping = 0
+        ping_every = (self.notifier.watchdog_ns or 0) // 2
+        while not self.stop.is_set():
+            if self.hang.is_set():
+                time.sleep(0.05)  # the loop is "stuck": no ticks, no pings
+                continue
+            self.w.pump.tick()
+            self.ticks += 1
+            now = time.monotonic_ns()
+            if ping_every and now - last_ping >= ping_every:
+                self.notifier.send("WATCHDOG=1", self.status())
+                last_ping = now
+            next_ns += self.period_ns
+            if next_ns < now:
+                next_ns = now + self.period_ns  # fell behind: never tick in a burst
+            self.stop.wait(max(0, next_ns - time.monotonic_ns()) / 1e9)
+
+
+def run(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None = None,
+        ready_file: Path | None = None) -> int:
+    notifier = Notifier()
+    wiring = wire(cfg, sim=sim, db=db, pinout=pinout)
+    loop = ControlLoop(wiring, cfg.tick_ms, notifier)
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        loop.stop.set()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    if sim and os.environ.get("PCA_TEST_HOOKS") == "1":
+        signal.signal(signal.SIGUSR1, lambda s, f: loop.hang.set())
+    with wiring.stack:
+        if wiring.hardware is not None:
+            wiring.hardware.start()
+        for line in _describe(wiring):
+            print(line, flush=True)
+        notifier.send("READY=1", loop.status())
+        if ready_file is not None:
+            ready_file.write_text(str(os.getpid()))
+        loop.run()
+        notifier.send("STOPPING=1", "STATUS=stopping: motor halted")
+        wiring.pump.shutdown()
+        if wiring.hardware is not None:
+            wiring.hardware.stop()
+    notifier.close()
+    return 0
+
+
+def _describe(w: Wiring) -> Iterator[str]:
+    yield f"pca run: state {w.pump.state}, database {getattr(w.log, 'path', '(none)')}"
+    if w.problems:
+        yield "pca run: SELF TEST FAILED: delivery refused until this is fixed:"
+        for problem in w.problems:
+            yield f"  - {problem}"
+    else:
+        yield "pca run: self test passed"
+
+
+def main(args: Any) -> int:
+    try:
+        cfg = load_config(Path(args.config) if args.config else None)
+    except ConfigError as err:
+        print(f"pca run: {err}", file=sys.stderr)
+        return 2
+    return run(cfg, sim=args.sim, db=Path(args.db) if args.db else None,
+               pinout=Path(args.pinout) if args.pinout else None)
