@@ -102,8 +102,10 @@ def _open_log(db: Path, problems: list[str]) -> SqliteEventLog | UnwritableLog:
                              "/var/lib/pca, then restart")
 
 
-def wire(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None = None) -> Wiring:
-    """Build log, motor, hardware and pump; run the power-on self test (never raises)."""
+def wire(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None = None,
+         library: DrugLibrary | None = None) -> Wiring:
+    """Build log, motor, hardware and pump; run the power-on self test (never raises).
+    `library` replaces the configured drug library (test drivers)."""
     from pca.hw.hardware import Hardware, build_simulated
     from pca.hw.motor import GpioLines, NativeMotor
     from pca.hw.pinmap import PinMapError, load_pinmap
@@ -115,7 +117,7 @@ def wire(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None 
     log = _open_log(database, problems)
     if isinstance(log, SqliteEventLog):
         stack.callback(log.close)
-    library = _library(cfg, problems)
+    library = library or _library(cfg, problems)
 
     class _Sink:  # inputs may arrive before the pump exists; they wait here
         def __init__(self) -> None:

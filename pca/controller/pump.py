@@ -120,6 +120,34 @@ class Segment:
     recorded: int = 0  # steps of this segment already in the ledger and the log
 
 
+class _InPumpTime:
+    """The Motor port seen in pump time: the motor itself lives on the monotonic clock,
+    pump time is that clock plus the offset recovered at boot (SR-5)."""
+
+    def __init__(self, motor: Motor, pump: Pump) -> None:
+        self.motor = motor
+        self.pump = pump
+
+    def run(self, rate: StepRate, limit: int, now_ns: int) -> None:
+        self.motor.run(rate, limit, now_ns - self.pump.offset_ns)
+
+    def count(self, now_ns: int) -> int:
+        return self.motor.count(now_ns - self.pump.offset_ns)
+
+    def time_of_count(self, count: int) -> int | None:
+        when = self.motor.time_of_count(count)
+        return None if when is None else when + self.pump.offset_ns
+
+    def halt(self, now_ns: int) -> int:
+        return self.motor.halt(now_ns - self.pump.offset_ns)
+
+    def heartbeat(self, now_ns: int) -> None:
+        self.motor.heartbeat(now_ns - self.pump.offset_ns)
+
+    def fault(self) -> str | None:
+        return self.motor.fault()
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """What the pump looks like at an instant (for trace, display, simulator)."""
@@ -142,7 +170,7 @@ class Pump:
     def __init__(self, *, motor: Motor, annunciator: Annunciator, log: EventLog, clock: Clock,
                  library: DrugLibrary, profile: PumpProfile, credentials: Credentials,
                  display: Display | None = None) -> None:
-        self.motor = motor
+        self.motor: Motor = _InPumpTime(motor, self)
         self.annunciator = annunciator
         self.log = log
         self.clock = clock
@@ -158,7 +186,7 @@ class Pump:
         self.session_until_ns: int | None = None
         self.session_edit = False
         self.panel = FrontPanel(self, display)
-        self._offset_ns = 0
+        self.offset_ns = 0
         self._wall_offset_ns = 0  # expected wall - monotonic
         self._now = 0
         self._dose: tuple[DoseSource, int, Fraction] | None = None  # source, steps, mL
@@ -188,7 +216,7 @@ class Pump:
         outage_ns = 0
         if rec.events and self.profile.rtc and wall >= rec.last_wall_ns:
             outage_ns = wall - rec.last_wall_ns
-        self._offset_ns = rec.last_pump_ns + outage_ns - mono
+        self.offset_ns = rec.last_pump_ns + outage_ns - mono
         self._wall_offset_ns = wall - mono
         now = self._now = self.pump_ns()
         self.pins.failures = rec.failures
@@ -243,7 +271,7 @@ class Pump:
     # ---- time ------------------------------------------------------------------------
     def pump_ns(self) -> int:
         """Therapy time: monotonic, continuous across restarts (SR-5)."""
-        return self.clock.monotonic_ns() + self._offset_ns
+        return self.clock.monotonic_ns() + self.offset_ns
 
     def _check_wall_clock(self) -> None:
         mono = self.clock.monotonic_ns()
@@ -299,7 +327,7 @@ class Pump:
         if self.alarms.silenced_until_ns is not None and self.alarms.silenced(self._now):
             times.append(self.alarms.silenced_until_ns)
         future = [t for t in times if t > self._now]
-        return min(future) - self._offset_ns if future else None
+        return min(future) - self.offset_ns if future else None
 
     # ---- inputs ----------------------------------------------------------------------
     def _handle(self, item: Input) -> None:
@@ -647,14 +675,10 @@ class Pump:
         outstanding = seg.limit - count
         if outstanding > seg.chunk // 2:
             return
-        made = count - seg.start_count
-        new = self._record(seg, made)
-        room = self._room(seg, count)
+        room = self._room(seg, count)  # accounts for steps made but not yet recorded
         if room <= outstanding:
-            if new:
-                self._emit("delivery", "system", source=seg.source, steps=new,
-                           ml=self._ml(new), granted_steps=outstanding)
             return
+        new = self._record(seg, count - seg.start_count)
         self._emit("delivery", "system", source=seg.source, steps=new, ml=self._ml(new),
                    granted_steps=room)
         if not self._flush():
@@ -771,7 +795,7 @@ class Pump:
 
     def _emit(self, type_: str, actor: Actor, **fields: Any) -> None:
         mono = self.clock.monotonic_ns()
-        self.log.append(Event(type_, actor, mono / NS_PER_S, mono + self._offset_ns,
+        self.log.append(Event(type_, actor, mono / NS_PER_S, mono + self.offset_ns,
                               self.clock.wall_ns(), fields))
 
     def _flush(self) -> bool:
