@@ -1,0 +1,460 @@
+"""One PCA episode read back from the event log: deliveries, prescriptions, requests, alarms.
+
+Every export and the report read the log through this one model, so the FHIR bundle, the
+HL7 messages and the report agree on what was given. Volumes come from the motor journal
+(`delivery` events: mL made since the previous record), never from what was planned.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+DOSE_SOURCES = ("pca", "clinician", "loading")
+INFUSION_SOURCES = ("basal", "kvo")
+SOURCES = ("basal", "pca", "loading", "clinician", "kvo")
+# SR-2: what counts toward the rolling dose limit (clinician boluses and KVO do not).
+COUNTED_SOURCES = ("basal", "pca", "loading")
+SOURCE_LABELS = {"basal": "basal infusion", "pca": "PCA dose", "loading": "loading dose",
+                 "clinician": "clinician bolus", "kvo": "KVO"}
+# Why a delivery ended when the pump goes on delivering something else right after it.
+CONTINUING_ENDINGS = {"complete", "truncated", "dose", "limit", "resumed", "rate"}
+PRESCRIPTION_FIELDS = ("drug", "concentration_per_ml", "dose_unit", "basal_rate_per_h",
+                       "pca_dose", "lockout_min", "max_pca_per_h", "dose_limit",
+                       "dose_limit_window_h", "loading_dose", "clinician_bolus_max", "overrides")
+EPISODE_NAMESPACE = uuid.UUID("6f1c2a52-4d0e-5b7e-9a43-2f3c5d8e1b07")
+
+
+def parse_wall(text: str) -> datetime:
+    """The log's ISO 8601 UTC wall time ("...Z") as an aware datetime."""
+    stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def iso(stamp: datetime) -> str:
+    """Aware datetime -> the log's format, 2026-03-01T08:00:00.000Z."""
+    utc = stamp.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str
+    before: Any
+    after: Any
+
+
+@dataclass
+class Prescription:
+    seq: int
+    wall: datetime
+    fields: dict[str, Any]
+    changes: list[Change]
+
+    @property
+    def drug(self) -> str:
+        return str(self.fields.get("drug", "?"))
+
+    @property
+    def drug_unit(self) -> str:
+        return str(self.fields.get("drug_unit") or self.fields.get("dose_unit") or "mg")
+
+    @property
+    def dose_unit(self) -> str:
+        return str(self.fields.get("dose_unit", self.drug_unit))
+
+    @property
+    def concentration_per_ml(self) -> float | None:
+        value = self.fields.get("concentration_per_ml")
+        return None if value is None else float(value)
+
+    @property
+    def window_h(self) -> float | None:
+        value = self.fields.get("dose_limit_window_h")
+        return None if value is None else float(value)
+
+    @property
+    def basal_rate_ml_h(self) -> float:
+        return float(self.fields.get("basal_rate_ml_h") or 0.0)
+
+    @property
+    def dose_limit_ml(self) -> float | None:
+        value = self.fields.get("dose_limit_ml")
+        return None if value is None else float(value)
+
+    def ml_to_drug(self, volume_ml: float) -> float | None:
+        conc = self.concentration_per_ml
+        return None if conc is None else volume_ml * conc
+
+    def describe(self) -> str:
+        """One line a clinician reads: drug, concentration and the programmed limits."""
+        f, unit = self.fields, self.dose_unit
+        limit = "no limit" if f.get("dose_limit") is None else \
+            f"{_num(f['dose_limit'])} {unit} per {_num(f.get('dose_limit_window_h'))} h"
+        per_h = f.get("max_pca_per_h")
+        return (f"{self.drug} {_num(f.get('concentration_per_ml'))} {self.drug_unit}/mL; "
+                f"basal {_num(f.get('basal_rate_per_h'))} {unit}/h; PCA "
+                f"{_num(f.get('pca_dose'))} {unit}, lockout {_num(f.get('lockout_min'))} min"
+                + (f", max {per_h}/h" if per_h is not None else "") + f"; limit {limit}")
+
+
+@dataclass
+class Delivery:
+    """One stretch of motor output from one source: a dose, or a basal/KVO segment."""
+
+    source: str
+    start_seq: int
+    start: datetime
+    actor: str
+    prescription: Prescription | None
+    rate_ml_h: float | None = None
+    planned_ml: float | None = None
+    delivered_ml: float = 0.0
+    end_seq: int | None = None
+    end: datetime | None = None
+    # complete | truncated | stopped | interrupted | restart (doses);
+    # dose | limit | resumed | rate | stopped | alarm | restart (basal and KVO); None: still open
+    ending: str | None = None
+    upper_bound: bool = False
+    logged_ml: float | None = None
+
+    @property
+    def is_dose(self) -> bool:
+        return self.source in DOSE_SOURCES
+
+    @property
+    def continues(self) -> bool:
+        """The pump delivers something else right after this (a transition, not a stop)."""
+        return self.ending in CONTINUING_ENDINGS
+
+    @property
+    def drug_amount(self) -> float | None:
+        return None if self.prescription is None else \
+            self.prescription.ml_to_drug(self.delivered_ml)
+
+
+@dataclass
+class PcaRequest:
+    seq: int
+    wall: datetime
+    granted: bool
+    reason: str | None
+
+
+@dataclass
+class AlarmSpan:
+    name: str
+    priority: str
+    raised_seq: int
+    raised: datetime
+    cleared: datetime | None = None
+    cleared_by: str | None = None
+    silenced: list[datetime] = field(default_factory=list)
+
+
+@dataclass
+class JournalEntry:
+    seq: int
+    wall: datetime
+    source: str
+    volume_ml: float
+    drug_amount: float | None
+    # SR-2 window in force when these mL were made (None: no prescription known)
+    window_h: float | None
+
+
+@dataclass
+class LogEvent:
+    """A row kept as it is, for the clinician-action and restart tables."""
+
+    seq: int
+    wall: datetime
+    type: str
+    actor: str
+    fields: dict[str, Any]
+
+
+@dataclass
+class Episode:
+    episode_id: str
+    count: int
+    first_seq: int | None
+    last_seq: int | None
+    start: datetime | None
+    end: datetime | None
+    prescriptions: list[Prescription]
+    deliveries: list[Delivery]
+    requests: list[PcaRequest]
+    alarms: list[AlarmSpan]
+    clinician_actions: list[LogEvent]
+    restarts: list[LogEvent]
+    clock_changes: list[LogEvent]
+    journal: list[JournalEntry]
+    pump: dict[str, Any]
+
+    def totals_ml(self) -> dict[str, float]:
+        """mL made per source, from the motor journal."""
+        totals = dict.fromkeys(SOURCES, 0.0)
+        for entry in self.journal:
+            totals[entry.source] = totals.get(entry.source, 0.0) + entry.volume_ml
+        return totals
+
+    def totals_drug(self) -> dict[str, float | None]:
+        """Drug amount per source in the drug's unit; None where a concentration is unknown."""
+        totals: dict[str, float | None] = dict.fromkeys(SOURCES, 0.0)
+        for entry in self.journal:
+            have = totals.get(entry.source, 0.0)
+            if have is None or entry.drug_amount is None:
+                totals[entry.source] = None if entry.volume_ml else have
+            else:
+                totals[entry.source] = have + entry.drug_amount
+        return totals
+
+    @property
+    def drug_unit(self) -> str:
+        return self.prescriptions[-1].drug_unit if self.prescriptions else "mg"
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "?" if value is None else str(value)
+
+
+def episode_id_of(first_row: Mapping[str, Any] | None) -> str:
+    """A stable id for the log, from its first event (the same log always gives the same id)."""
+    text = json.dumps(dict(first_row or {}), sort_keys=True, separators=(",", ":"))
+    return str(uuid.uuid5(EPISODE_NAMESPACE, text))
+
+
+def event_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in ("seq", "t_s", "wall", "type", "actor")}
+
+
+class _Builder:
+    """Walks the rows once, in seq order, keeping what is open (dose, infusion, alarms)."""
+
+    def __init__(self, episode_id: str | None) -> None:
+        self.episode_id = episode_id
+        self.first_row: Mapping[str, Any] | None = None
+        self.count = 0
+        self.last_seq: int | None = None
+        self.end: datetime | None = None
+        self.rx: Prescription | None = None
+        self.prescriptions: list[Prescription] = []
+        self.deliveries: list[Delivery] = []
+        self.requests: list[PcaRequest] = []
+        self.alarms: list[AlarmSpan] = []
+        self.open_alarms: dict[str, AlarmSpan] = {}
+        self.clinician: list[LogEvent] = []
+        self.restarts: list[LogEvent] = []
+        self.clock_changes: list[LogEvent] = []
+        self.journal: list[JournalEntry] = []
+        self.pump: dict[str, Any] = {}
+        self.dose: Delivery | None = None
+        self.infusion: Delivery | None = None
+        self.rates: dict[str, float] = {}
+        # Wall time of the last event before a crash: where a delivery cut by it really ended.
+        self.last_alive: datetime | None = None
+
+    def feed(self, row: Mapping[str, Any]) -> None:
+        seq, kind, actor = int(row["seq"]), str(row["type"]), str(row["actor"])
+        wall = parse_wall(str(row["wall"]))
+        if self.first_row is None:
+            self.first_row = row
+        self.count += 1
+        self.last_seq, self.end = seq, wall
+        recovery = kind == "restarted" or (kind == "delivery" and bool(row.get("assumed"))) \
+            or (kind == "dose_ended" and "upper_bound" in row)
+        if self.last_alive is None:
+            self.last_alive = wall
+        handler = getattr(self, f"_on_{kind}", None)
+        if handler is not None:
+            handler(row, seq, wall, actor)
+        if actor == "clinician" or kind == "pin_changed":
+            self.clinician.append(LogEvent(seq, wall, kind, actor, event_fields(row)))
+        if not recovery:
+            self.last_alive = wall
+
+    # ---- deliveries ----------------------------------------------------------------------
+    def _open(self, source: str, seq: int, wall: datetime, actor: str, *,
+              rate_ml_h: float | None = None, planned_ml: float | None = None) -> Delivery:
+        item = Delivery(source, seq, wall, actor, self.rx, rate_ml_h=rate_ml_h,
+                        planned_ml=planned_ml)
+        self.deliveries.append(item)
+        if item.is_dose:
+            self.dose = item
+        else:
+            self.infusion = item
+        return item
+
+    def _close_infusion(self, seq: int, wall: datetime, ending: str) -> None:
+        if self.infusion is not None:
+            self.infusion.end_seq, self.infusion.end, self.infusion.ending = seq, wall, ending
+            self.infusion = None
+
+    def _on_state_changed(self, row: Mapping[str, Any], seq: int, wall: datetime,
+                          actor: str) -> None:
+        to = str(row.get("to"))
+        if self.infusion is not None:
+            ending = {"pca_dose": "dose", "clinician_dose": "dose", "loading_dose": "dose",
+                      "kvo": "limit", "running": "resumed", "alarm": "alarm"}.get(to, "stopped")
+            self._close_infusion(seq, wall, ending)
+        if to == "running":
+            rate = self.rx.basal_rate_ml_h if self.rx else self.rates.get("basal")
+            self._open("basal", seq, wall, "system", rate_ml_h=rate)
+        elif to == "kvo":
+            self._open("kvo", seq, wall, "system", rate_ml_h=self.rates.get("kvo"))
+
+    def _on_rate_changed(self, row: Mapping[str, Any], seq: int, wall: datetime,
+                         actor: str) -> None:
+        mode, rate = str(row.get("mode")), float(row.get("rate_ml_h") or 0.0)
+        if mode not in INFUSION_SOURCES:
+            return
+        self.rates[mode] = rate
+        seg = self.infusion
+        if seg is not None and seg.source == mode:
+            if seg.rate_ml_h is None or (seg.delivered_ml == 0.0 and seg.start == wall):
+                seg.rate_ml_h = rate  # the state change came first; this is its rate
+            elif seg.rate_ml_h != rate:
+                self._close_infusion(seq, wall, "rate")
+                self._open(mode, seq, wall, "system", rate_ml_h=rate)
+        elif seg is None:
+            self._open(mode, seq, wall, "system", rate_ml_h=rate)
+
+    def _on_dose_started(self, row: Mapping[str, Any], seq: int, wall: datetime,
+                         actor: str) -> None:
+        if self.dose is not None:  # never expected: a dose always ends before the next
+            self.dose.end_seq, self.dose.end, self.dose.ending = seq, wall, "stopped"
+        self._open(str(row.get("source")), seq, wall, actor,
+                   planned_ml=float(row.get("amount_ml") or 0.0))
+
+    def _on_dose_ended(self, row: Mapping[str, Any], seq: int, wall: datetime,
+                       actor: str) -> None:
+        dose = self.dose
+        if dose is None or dose.source != row.get("source"):
+            return
+        crashed = "upper_bound" in row
+        dose.end_seq = seq
+        dose.end = self.last_alive if crashed and self.last_alive else wall
+        dose.ending = "restart" if crashed else str(row.get("completion", "complete"))
+        dose.upper_bound = bool(row.get("upper_bound"))
+        dose.logged_ml = float(row.get("delivered_ml") or 0.0)
+        self.dose = None
+
+    def _on_delivery(self, row: Mapping[str, Any], seq: int, wall: datetime,
+                     actor: str) -> None:
+        source, volume_ml = str(row.get("source")), float(row.get("ml") or 0.0)
+        rx = self.rx
+        self.journal.append(JournalEntry(
+            seq, wall, source, volume_ml, rx.ml_to_drug(volume_ml) if rx else None,
+            rx.window_h if rx else None))
+        if source in DOSE_SOURCES:
+            target = self.dose if self.dose is not None and self.dose.source == source else None
+            if target is None and volume_ml > 0:
+                # The dose started before the exported range: keep its mL anyway.
+                target = self._open(source, seq, wall, "system")
+        else:
+            target = self.infusion if self.infusion is not None and \
+                self.infusion.source == source else None
+            if target is None and volume_ml > 0:
+                self._close_infusion(seq, wall, "rate")
+                target = self._open(source, seq, wall, "system", rate_ml_h=self.rates.get(source))
+        if target is not None:
+            target.delivered_ml += volume_ml
+
+    def _on_restarted(self, row: Mapping[str, Any], seq: int, wall: datetime,
+                      actor: str) -> None:
+        self._close_infusion(seq, self.last_alive or wall, "restart")
+        if self.dose is not None:
+            self.dose.end_seq, self.dose.end, self.dose.ending = seq, self.last_alive, "restart"
+            self.dose = None
+        self.restarts.append(LogEvent(seq, wall, "restarted", actor, event_fields(row)))
+
+    # ---- everything else -----------------------------------------------------------------
+    def _on_prescription_activated(self, row: Mapping[str, Any], seq: int, wall: datetime,
+                                   actor: str) -> None:
+        fields = event_fields(row)
+        before = self.prescriptions[-1].fields if self.prescriptions else None
+        changes = [] if before is None else [
+            Change(name, before.get(name), fields.get(name)) for name in PRESCRIPTION_FIELDS
+            if before.get(name) != fields.get(name)]
+        self.rx = Prescription(seq, wall, fields, changes)
+        self.prescriptions.append(self.rx)
+
+    def _on_new_patient(self, row: Mapping[str, Any], seq: int, wall: datetime,
+                        actor: str) -> None:
+        self.rx = None
+
+    def _on_pump_initialised(self, row: Mapping[str, Any], seq: int, wall: datetime,
+                             actor: str) -> None:
+        self.pump = event_fields(row)
+
+    def _on_pca_request(self, row: Mapping[str, Any], seq: int, wall: datetime,
+                        actor: str) -> None:
+        granted = row.get("outcome") == "granted"
+        self.requests.append(PcaRequest(seq, wall, granted,
+                                        None if granted else str(row.get("reason"))))
+
+    def _on_alarm_raised(self, row: Mapping[str, Any], seq: int, wall: datetime,
+                         actor: str) -> None:
+        name = str(row.get("alarm"))
+        if name not in self.open_alarms:
+            span = AlarmSpan(name, str(row.get("priority", "")), seq, wall)
+            self.open_alarms[name] = span
+            self.alarms.append(span)
+
+    def _on_alarm_cleared(self, row: Mapping[str, Any], seq: int, wall: datetime,
+                          actor: str) -> None:
+        span = self.open_alarms.pop(str(row.get("alarm")), None)
+        if span is not None:
+            span.cleared, span.cleared_by = wall, actor
+
+    def _on_alarm_silenced(self, row: Mapping[str, Any], seq: int, wall: datetime,
+                           actor: str) -> None:
+        span = self.open_alarms.get(str(row.get("alarm")))
+        if span is not None:
+            span.silenced.append(wall)
+
+    def _on_clock_changed(self, row: Mapping[str, Any], seq: int, wall: datetime,
+                          actor: str) -> None:
+        self.clock_changes.append(LogEvent(seq, wall, "clock_changed", actor, event_fields(row)))
+
+    def _dose_rates(self) -> None:
+        """The log has no bolus rate: measure it from the doses that ran to completion."""
+        measured: list[float] = []
+        for item in self.deliveries:
+            if item.is_dose and item.ending == "complete" and item.end is not None:
+                hours = (item.end - item.start).total_seconds() / 3600
+                if hours > 0:
+                    item.rate_ml_h = round(item.delivered_ml / hours, 3)
+                    measured.append(item.rate_ml_h)
+        typical = statistics.median(measured) if measured else None
+        for item in self.deliveries:
+            if item.is_dose and item.rate_ml_h is None:
+                item.rate_ml_h = typical
+
+    def finish(self) -> Episode:
+        self._dose_rates()
+        first = self.first_row
+        return Episode(
+            episode_id=self.episode_id or episode_id_of(first), count=self.count,
+            first_seq=int(first["seq"]) if first else None, last_seq=self.last_seq,
+            start=parse_wall(str(first["wall"])) if first else None, end=self.end,
+            prescriptions=self.prescriptions, deliveries=self.deliveries,
+            requests=self.requests, alarms=self.alarms, clinician_actions=self.clinician,
+            restarts=self.restarts, clock_changes=self.clock_changes, journal=self.journal,
+            pump=self.pump)
+
+
+def build_episode(rows: Iterable[Mapping[str, Any]], *, episode_id: str | None = None) -> Episode:
+    """Read rows (as `export_rows` yields them, in seq order) into an Episode."""
+    builder = _Builder(episode_id)
+    for row in rows:
+        builder.feed(row)
+    return builder.finish()
