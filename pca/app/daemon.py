@@ -88,12 +88,13 @@ def _library(cfg: Config, problems: list[str]) -> DrugLibrary:
         return default_library()
 
 
-def _open_log(db: Path, problems: list[str]) -> SqliteEventLog | UnwritableLog:
+def _open_log(db: Path, log_problems: list[str]) -> SqliteEventLog | UnwritableLog:
     if db.exists() and db.stat().st_size > 0:
         verdict = verify(db)
         if not verdict.ok:
-            problems.append(f"event log {db} fails verification at seq {verdict.first_bad_seq} "
-                            f"({verdict.problem}): keep the file for review and call service")
+            log_problems.append(f"event log {db} fails verification at seq "
+                                f"{verdict.first_bad_seq} ({verdict.problem}): keep the file "
+                                "for review and call service")
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
         return SqliteEventLog(db)
@@ -114,7 +115,8 @@ def wire(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None 
     problems: list[str] = []
     stack = ExitStack()
     database = db or (SIM_DATABASE if sim else cfg.database)
-    log = _open_log(database, problems)
+    log_problems: list[str] = []
+    log = _open_log(database, log_problems)
     if isinstance(log, SqliteEventLog):
         stack.callback(log.close)
     library = library or _library(cfg, problems)
@@ -165,6 +167,9 @@ def wire(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None 
     if not pump.pins.provisioned():
         problems.append("no clinician PIN is provisioned: run `pca pin set` "
                         "(no clinician action is possible until then)")
+    for why in log_problems:
+        pump.log_unusable(why)
+    problems = log_problems + problems
     if problems:
         pump.fail_self_test(problems)
     sink.target = pump

@@ -806,6 +806,7 @@ class Pump:
             return False
         if not self.log_ok:
             self.log_ok = True
+            self.alarms.set_condition("log_failure", False)  # latched: a clinician clears it
         return True
 
     def _log_failed(self, why: str) -> None:
@@ -816,7 +817,9 @@ class Pump:
         if "log_failure" not in self.alarms.active:
             self.alarms.set_condition("log_failure", True)
             self._emit("alarm_raised", "system", alarm="log_failure", priority="high",
-                       detail=why)
+                       detail=f"{why}. Delivery is stopped. Events are kept in memory and "
+                              "written when the log works again; free space or replace the "
+                              "storage, then clear the alarm (PIN)")
         if self.state in ["stopped", *DELIVERING]:
             self._completion = "interrupted"
             self.trigger("fault")
@@ -838,6 +841,11 @@ class Pump:
 
     def failures(self) -> FailureState:
         return self.pins.failures
+
+    def log_unusable(self, why: str) -> None:
+        """The log failed its start-up check (SR-7): alarm and refuse to deliver."""
+        self._log_failed(why)
+        self._flush()
 
     def fail_self_test(self, problems: list[str]) -> None:
         """Power-on self test failed: refuse to deliver, alarm, say what to do."""
