@@ -52,7 +52,7 @@ def test_sr7_disk_full_while_running_stops_delivery_and_keeps_events(running: Ri
     assert "alarm_raised" in kinds and kinds.count("dose_ended") == 1
     requests = [e for e in export_rows(rig.db) if e["type"] == "pca_request"]
     assert requests[-1]["reason"] == "alarm"
-    detail = [e for e in export_rows(rig.db) if e.get("alarm") == "log_failure"][0]["detail"]
+    detail = next(e for e in export_rows(rig.db) if e.get("alarm") == "log_failure")["detail"]
     assert "Delivery is stopped" in detail and "free space" in detail
     # The alarm latches; a clinician clears it once the log works, then delivery may restart.
     rig.at(203, ClinicianCommand("clear_alarm", "482916"))

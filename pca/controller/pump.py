@@ -220,6 +220,8 @@ class Pump:
         self._wall_offset_ns = wall - mono
         now = self._now = self.pump_ns()
         self.pins.failures = rec.failures
+        if rec.problems:
+            self._log_failed("the event log has unreadable rows: " + "; ".join(rec.problems[:3]))
         if rec.events == 0:
             self._emit("pump_initialised", "system", steps_per_ml=float(self.profile.steps_per_ml),
                        rtc=self.profile.rtc)

@@ -34,58 +34,67 @@ class Recovered:
     alarms: set[str] = field(default_factory=set)  # latching alarms still active
     syringe_ml: float | None = None
     delivered_since_syringe: int = 0  # steps, incl. open grants
+    problems: list[str] = field(default_factory=list)  # rows that could not be read
 
 
 def recover(stored: Iterable[StoredEvent]) -> Recovered:
     r = Recovered()
     for item in stored:
-        ev = item.event
-        f = ev.fields
-        r.events += 1
-        r.last_seq = item.seq
-        r.last_pump_ns = max(r.last_pump_ns, ev.pump_ns)
-        r.last_wall_ns = ev.wall_ns
-        r.clean_shutdown = ev.type == "shutdown"
-        kind = ev.type
-        if kind == "delivery":
-            source = cast(Source, f["source"])
-            steps = int(f["steps"])
-            if steps:
-                r.deliveries.append((source, steps, ev.pump_ns))
-                r.delivered_since_syringe += steps
-                if r.open_dose is not None and source == r.open_dose[0]:
-                    r.open_dose_steps += steps
-            granted = int(f.get("granted_steps", 0))
-            r.open_grant = (source, granted) if granted > 0 else None
-        elif kind == "dose_started":
-            source_d = cast(DoseSource, f["source"])
-            r.dose_starts.append((ev.pump_ns, source_d))
-            r.open_dose = (source_d, float(f["amount_ml"]))
-            r.open_dose_steps = 0
-        elif kind == "dose_ended":
-            r.open_dose = None
-            r.open_dose_steps = 0
-        elif kind == "prescription_activated":
-            r.prescription = dict(f)
-        elif kind == "new_patient":
-            r.prescription = None
-            r.deliveries.clear()
-            r.dose_starts.clear()
-            r.alarms.clear()
-        elif kind == "state_changed":
-            r.last_state = str(f["to"])
-        elif kind == "auth":
-            outcome = f["outcome"]
-            if outcome == "ok":
-                r.failures = FailureState()
-            elif outcome == "failed":
-                r.failures = FailureState(r.failures.consecutive + 1, ev.pump_ns)
-        elif kind == "alarm_raised":
-            if f["alarm"] in LATCHING:
-                r.alarms.add(str(f["alarm"]))
-        elif kind == "alarm_cleared":
-            r.alarms.discard(str(f["alarm"]))
-        elif kind == "syringe_changed":
-            r.syringe_ml = float(f["syringe_ml"])
-            r.delivered_since_syringe = 0
+        try:
+            _fold(r, item)
+        except (KeyError, ValueError, TypeError) as err:
+            # A damaged row must not crash the pump; the caller alarms (log_failure).
+            r.problems.append(f"seq {item.seq} ({item.event.type}) is unreadable: {err!r}")
     return r
+
+
+def _fold(r: Recovered, item: StoredEvent) -> None:
+    ev = item.event
+    f = ev.fields
+    r.events += 1
+    r.last_seq = item.seq
+    r.last_pump_ns = max(r.last_pump_ns, ev.pump_ns)
+    r.last_wall_ns = ev.wall_ns
+    r.clean_shutdown = ev.type == "shutdown"
+    kind = ev.type
+    if kind == "delivery":
+        source = cast(Source, f["source"])
+        steps = int(f["steps"])
+        if steps:
+            r.deliveries.append((source, steps, ev.pump_ns))
+            r.delivered_since_syringe += steps
+            if r.open_dose is not None and source == r.open_dose[0]:
+                r.open_dose_steps += steps
+        granted = int(f.get("granted_steps", 0))
+        r.open_grant = (source, granted) if granted > 0 else None
+    elif kind == "dose_started":
+        source_d = cast(DoseSource, f["source"])
+        r.dose_starts.append((ev.pump_ns, source_d))
+        r.open_dose = (source_d, float(f["amount_ml"]))
+        r.open_dose_steps = 0
+    elif kind == "dose_ended":
+        r.open_dose = None
+        r.open_dose_steps = 0
+    elif kind == "prescription_activated":
+        r.prescription = dict(f)
+    elif kind == "new_patient":
+        r.prescription = None
+        r.deliveries.clear()
+        r.dose_starts.clear()
+        r.alarms.clear()
+    elif kind == "state_changed":
+        r.last_state = str(f["to"])
+    elif kind == "auth":
+        outcome = f["outcome"]
+        if outcome == "ok":
+            r.failures = FailureState()
+        elif outcome == "failed":
+            r.failures = FailureState(r.failures.consecutive + 1, ev.pump_ns)
+    elif kind == "alarm_raised":
+        if f["alarm"] in LATCHING:
+            r.alarms.add(str(f["alarm"]))
+    elif kind == "alarm_cleared":
+        r.alarms.discard(str(f["alarm"]))
+    elif kind == "syringe_changed":
+        r.syringe_ml = float(f["syringe_ml"])
+        r.delivered_since_syringe = 0
