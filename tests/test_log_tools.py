@@ -107,3 +107,13 @@ def test_tail_prints_the_last_events(logged: Path) -> None:
     proc = pca_log("tail", "--db", str(logged), "-n", "3")
     assert proc.returncode == 0
     assert len(proc.stdout.splitlines()) == 3
+
+
+def test_bench_log_quick_prints_its_figures(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, "-m", "pca.app.cli", "bench", "log", "--quick",
+                           "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads(out.read_text())
+    assert figures["verify_ok"] is True and figures["events"] == 20_000
+    assert figures["durable_appends_per_s"] > 0 and "export_jsonl_s" in figures

@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 # Subcommands implemented as `run(argv) -> int` in their own modules.
 DELEGATED: dict[tuple[str, ...], str] = {
     ("bench", "stepgen"): "pca.app.bench_stepgen",
+    ("bench", "log"): "pca.app.bench",
+    ("bench", "scenario"): "pca.app.bench",
     ("hw", "selftest"): "pca.app.hw_selftest",
 }
 
@@ -94,15 +96,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     for prefix, module in DELEGATED.items():
         if tuple(argv[: len(prefix)]) == prefix:
             runner: Callable[[list[str]], int] = importlib.import_module(module).run
-            return int(runner(argv[len(prefix):]))
+            rest = argv[len(prefix):]
+            return int(runner([prefix[1], *rest] if module == "pca.app.bench" else rest))
     parser = argparse.ArgumentParser(prog="pca", description="PCA pump controller")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     runners = {}
     for name, (help_text, build) in COMMANDS.items():
         runners[name] = build(sub.add_parser(name, help=help_text))
-    for prefix in DELEGATED:
-        if prefix[0] not in runners:
-            sub.add_parser(prefix[0], help=f"{prefix[0]} {prefix[1]} ...")
+    for group in dict.fromkeys(prefix[0] for prefix in DELEGATED):
+        if group not in runners:
+            names = " | ".join(p[1] for p in DELEGATED if p[0] == group)
+            sub.add_parser(group, help=f"{group} {names} ...")
     args = parser.parse_args(argv)
     if args.command not in runners:
         parser.error(f"unknown {args.command} subcommand; try: pca " + " | pca ".join(

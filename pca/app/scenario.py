@@ -344,20 +344,20 @@ class _Run:
 
     def trace_row(self) -> list[Any]:
         t_s = self.clock.now_ns / NS_PER_S
-        spm = self.sc.profile.steps_per_ml
+        per_ml = 1 / float(self.sc.profile.steps_per_ml)  # display only: 6 decimals
         if self.pump is None:
-            steps = dict(self.base_steps)
-            state, rate, reservoir, alarms = "off", 0.0, None, ""
+            steps = self.base_steps
+            state, rate, alarms = "off", 0.0, ""
+            reservoir: float | str = ""
         else:
             snap = self.pump.snapshot()
             steps = {s: self.base_steps[s] + snap.delivered_steps[s] for s in SOURCES}
-            state, rate = snap.state, snap.rate_ml_h
-            reservoir = float(Fraction(snap.reservoir_steps) / spm)
+            state, rate = snap.state, round(snap.rate_ml_h, 6)
+            reservoir = round(snap.reservoir_steps * per_ml, 6)
             alarms = ";".join(snap.alarms)
-        ml = {s: round(float(Fraction(steps[s]) / spm), 6) for s in SOURCES}
-        return [f"{t_s:g}", state, round(rate, 6), round(sum(ml.values()), 6), ml["basal"],
-                ml["pca"], ml["loading"], ml["clinician"], ml["kvo"],
-                "" if reservoir is None else round(reservoir, 6), alarms]
+        ml = [round(steps[s] * per_ml, 6) for s in SOURCES]
+        return [f"{t_s:g}", state, rate, round(sum(steps.values()) * per_ml, 6), *ml,
+                reservoir, alarms]
 
     def delivered_steps(self) -> dict[str, int]:
         if self.pump is None:
