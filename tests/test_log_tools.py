@@ -117,3 +117,63 @@ def test_bench_log_quick_prints_its_figures(tmp_path: Path) -> None:
     figures = json.loads(out.read_text())
     assert figures["verify_ok"] is True and figures["events"] == 20_000
     assert figures["durable_appends_per_s"] > 0 and "export_jsonl_s" in figures
+
+
+def test_sr7_verify_catches_deleting_the_last_rows(logged: Path) -> None:
+    tamper(logged, "DELETE FROM events WHERE seq > (SELECT MAX(seq) - 3 FROM events)")
+    verdict = verify(logged)
+    assert not verdict.ok and verdict.problem.startswith("deleted: the log ends")
+
+
+def test_schema_v1_is_migrated_forward_on_start_up(logged: Path) -> None:
+    from pca.store.eventlog import SCHEMA_VERSION, SqliteEventLog
+
+    conn = sqlite3.connect(logged)
+    conn.execute("DROP TABLE episodes")
+    conn.execute("DELETE FROM meta WHERE key IN ('head_seq', 'head_hash')")
+    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    log = SqliteEventLog(logged)
+    log.close()
+    conn = sqlite3.connect(logged)
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] \
+        == str(SCHEMA_VERSION)
+    assert conn.execute("SELECT episode, first_seq FROM episodes").fetchall() == [(1, 1)]
+    conn.close()
+    assert verify(logged).ok
+
+
+def test_new_patient_starts_a_new_episode_and_deletes_nothing(
+        scenario: Callable[..., Outcome]) -> None:
+    out = scenario(HEADER + MORPHINE + steps(("0s", "program"), ("5s", "start"),
+                                             ("1m", "press"), ("3m", "stop"),
+                                             ("4m", "new_patient")))
+    conn = sqlite3.connect(out.db)
+    episodes = conn.execute("SELECT episode, first_seq FROM episodes").fetchall()
+    new_patient = out.of("new_patient")[0]["seq"]
+    assert episodes == [(1, 1), (2, new_patient)]
+    assert out.of("dose_started")  # the first patient's history is still there
+    assert verify(out.db).ok
+
+
+def test_newer_schema_is_refused(logged: Path) -> None:
+    from pca.store.eventlog import LogOpenError, SqliteEventLog
+
+    tamper(logged, "UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(LogOpenError, match="update the software"):
+        SqliteEventLog(logged)
+
+
+def test_csv_export_gives_volumes_in_ml_and_in_the_drug_unit(
+        scenario: Callable[..., Outcome], tmp_path: Path) -> None:
+    import csv as csv_module
+
+    out = scenario(HEADER + MORPHINE.replace("concentration_per_ml = 1.0",
+                                             "concentration_per_ml = 2.0")
+                   + steps(("0s", "program"), ("5s", "start"), ("1m", "press")))
+    proc = pca_log("export", "--db", str(out.db), "--format", "csv")
+    rows = list(csv_module.DictReader(proc.stdout.splitlines()))
+    started = next(r for r in rows if r["type"] == "dose_started")
+    assert float(started["amount_ml"]) == 0.5  # 1 mg at 2 mg/mL
+    assert float(started["amount_drug"]) == 1.0 and started["drug_unit"] == "mg"

@@ -18,6 +18,8 @@ from pca.store.verify import verify
 CSV_COLUMNS = ["seq", "t_s", "wall", "type", "actor", "outcome", "reason", "source",
                "amount_ml", "delivered_ml", "completion", "mode", "rate_ml_h", "alarm",
                "priority", "from", "to", "steps", "ml", "drug", "dose_unit", "detail"]
+# Volumes again in the active drug's unit (mg or mcg), from the prescription in force.
+DRUG_COLUMNS = ["drug_unit", "amount_drug", "delivered_drug", "rate_drug_h", "ml_drug"]
 
 
 def _when(text: str | None, flag: str) -> str | None:
@@ -49,10 +51,23 @@ def _write(rows: Iterator[dict[str, Any]], fmt: str, out: IO[str]) -> int:
             n += 1
         return n
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*CSV_COLUMNS, "other"])
+    writer.writerow([*CSV_COLUMNS, *DRUG_COLUMNS, "other"])
+    unit, per_ml = "", 0.0
     for row in rows:
+        if row["type"] == "prescription_activated":
+            unit, per_ml = str(row.get("drug_unit", "")), float(row["concentration_per_ml"])
+        elif row["type"] == "new_patient":
+            unit, per_ml = "", 0.0
+
+        def drug(key: str, row: dict[str, Any] = row, unit: str = unit,
+                 per_ml: float = per_ml) -> object:
+            value = row.get(key)
+            return "" if value is None or not unit else round(float(value) * per_ml, 6)
+
         other = {k: v for k, v in row.items() if k not in CSV_COLUMNS}
         writer.writerow([row.get(c, "") for c in CSV_COLUMNS] +
+                        [unit if unit else "", drug("amount_ml"), drug("delivered_ml"),
+                         drug("rate_ml_h"), drug("ml")] +
                         [json.dumps(other, separators=(",", ":")) if other else ""])
         n += 1
     return n

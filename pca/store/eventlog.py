@@ -21,7 +21,7 @@ import sqlite_utils
 
 from pca.controller.ports import Event, LogWriteError, StoredEvent
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 GENESIS = "0" * 64
 NS_PER_S = 1_000_000_000
 
@@ -77,7 +77,42 @@ def _create_schema(db: sqlite_utils.Database) -> None:
             db.execute(f"""
                 CREATE TRIGGER events_no_{op.lower()} BEFORE {op} ON events
                 BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""")
-        db.table("meta").insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
+        db.table("meta").insert({"key": "schema_version", "value": "1"})
+    _migrate(db)
+
+
+def _v1_to_v2(db: sqlite_utils.Database) -> None:
+    """v2: episodes (a new patient starts a new episode; nothing is deleted) and the chain
+    head kept in meta, so deleting the last rows is caught by `verify`."""
+    db.table("episodes").create({"episode": int, "first_seq": int, "started_wall": str},
+                                pk="episode", strict=True, not_null=["first_seq"])
+    first = db.execute("SELECT seq, wall FROM events ORDER BY seq LIMIT 1").fetchone()
+    starts = [(1, first[0], first[1])] if first else []
+    for seq, wall in db.execute("SELECT seq, wall FROM events WHERE type = 'new_patient' "
+                                "ORDER BY seq"):
+        starts.append((len(starts) + 1, seq, wall))
+    db.table("episodes").insert_all(
+        [{"episode": e, "first_seq": s, "started_wall": w} for e, s, w in starts])
+    head = db.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    db.table("meta").upsert_all([{"key": "head_seq", "value": str(head[0] if head else 0)},
+                                 {"key": "head_hash", "value": head[1] if head else GENESIS}],
+                                pk="key")
+
+
+MIGRATIONS = {1: _v1_to_v2}
+
+
+def _migrate(db: sqlite_utils.Database) -> int:
+    """Bring the schema forward one version at a time, each step in one transaction."""
+    while True:
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row else 0
+        if version not in MIGRATIONS:
+            return version
+        with db.atomic():
+            MIGRATIONS[version](db)
+            db.table("meta").upsert({"key": "schema_version", "value": str(version + 1)},
+                                    pk="key")
 
 
 class SqliteEventLog:
@@ -91,13 +126,12 @@ class SqliteEventLog:
                 if self.db.table_names():
                     raise LogOpenError(f"{self.path} holds other tables: not a pca event log")
                 _create_schema(self.db)
-            version = self.db.execute(
-                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = _migrate(self.db)
         except sqlite3.Error as err:
             raise LogOpenError(f"cannot open the event log {self.path}: {err}") from None
-        if version is None or int(version[0]) > SCHEMA_VERSION:
-            raise LogOpenError(f"{self.path}: schema version {version and version[0]} is newer "
-                               f"than this software ({SCHEMA_VERSION}): update the software")
+        if version != SCHEMA_VERSION:
+            raise LogOpenError(f"{self.path}: schema version {version} is not one this "
+                               f"software ({SCHEMA_VERSION}) can use: update the software")
         last = self.db.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
         self._last_seq: int = int(last[0]) if last else 0
         self._last_hash: str = str(last[1]) if last else GENESIS
@@ -132,6 +166,17 @@ class SqliteEventLog:
     def _write(self, rows: list[dict[str, Any]]) -> None:
         with self.db.atomic():
             self.db.table("events").insert_all(rows)
+            for row in rows:
+                if row["type"] == "new_patient":
+                    self.db.execute("INSERT INTO episodes (episode, first_seq, started_wall) "
+                                    "SELECT COALESCE(MAX(episode), 0) + 1, ?, ? FROM episodes",
+                                    [row["seq"], row["wall"]])
+                elif row["seq"] == 1:
+                    self.db.execute("INSERT INTO episodes VALUES (1, 1, ?)", [row["wall"]])
+            self.db.execute("UPDATE meta SET value = ? WHERE key = 'head_seq'",
+                            [str(rows[-1]["seq"])])
+            self.db.execute("UPDATE meta SET value = ? WHERE key = 'head_hash'",
+                            [rows[-1]["hash"]])
 
     def replay(self) -> Iterator[StoredEvent]:
         for row in self.db.execute(

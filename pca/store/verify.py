@@ -32,6 +32,8 @@ def verify(path: str | Path) -> Verdict:
     try:
         rows = conn.execute("SELECT seq, t_s, pump_ns, wall_ns, type, actor, data, prev_hash, "
                             "hash FROM events ORDER BY seq").fetchall()
+        head = dict(conn.execute("SELECT key, value FROM meta WHERE key IN "
+                                 "('head_seq', 'head_hash')").fetchall())
     except sqlite3.Error as err:
         return Verdict(False, 0, None, f"cannot read the event log: {err}")
     finally:
@@ -53,4 +55,11 @@ def verify(path: str | Path) -> Verdict:
                 return Verdict(False, i, seq, f"reordered: it follows seq {by_hash[prev_hash]}")
             return Verdict(False, i, seq, "bad chain: previous hash does not match")
         prev, expected = digest, seq + 1
+    head_seq = int(head.get("head_seq", len(rows)))
+    if head_seq > len(rows):
+        return Verdict(False, len(rows), len(rows) + 1,
+                       f"deleted: the log ends at seq {len(rows)} but its head says {head_seq}")
+    if rows and head_seq == len(rows) and head.get("head_hash", prev) != prev:
+        return Verdict(False, len(rows) - 1, len(rows), "edited: the last row does not match "
+                                                         "the log head")
     return Verdict(True, len(rows))
