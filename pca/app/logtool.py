@@ -7,11 +7,10 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from pca.store.eventlog import export_rows
+from pca.store.eventlog import export_rows, parse_wall_ns, wall_iso
 from pca.store.verify import verify
 
 # CSV columns: the contract fields first, then what a reviewer reads most.
@@ -22,16 +21,9 @@ CSV_COLUMNS = ["seq", "t_s", "wall", "type", "actor", "outcome", "reason", "sour
 DRUG_COLUMNS = ["drug_unit", "amount_drug", "delivered_drug", "rate_drug_h", "ml_drug"]
 
 
-def _when(text: str | None, flag: str) -> str | None:
-    if text is None:
-        return None
-    try:
-        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise SystemExit(f"pca log export: {flag} {text!r} is not an ISO 8601 time") from None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=UTC)
-    return stamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+def _when(text: str | None) -> str | None:
+    """--since/--until as the log's own wall format, so strings compare in time order."""
+    return None if text is None else wall_iso(parse_wall_ns(text))
 
 
 def _selected(db: Path, since: str | None, until: str | None) -> Iterator[dict[str, Any]]:
@@ -94,7 +86,11 @@ def main(args: Any) -> int:
               f"({verdict.count} events before it verify)", file=sys.stderr)
         return 1
     if args.log_command == "export":
-        since, until = _when(args.since, "--since"), _when(args.until, "--until")
+        try:
+            since, until = _when(args.since), _when(args.until)
+        except ValueError as err:
+            print(f"pca log export: --since/--until: {err}", file=sys.stderr)
+            return 2
         with ExitStack() as stack:
             out = sys.stdout if args.out is None else stack.enter_context(
                 open(args.out, "w", encoding="utf-8", newline=""))

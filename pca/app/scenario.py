@@ -19,7 +19,6 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any
@@ -37,7 +36,7 @@ from pca.controller.ports import NS_PER_S, Priority
 from pca.controller.profile import PumpProfile
 from pca.controller.pump import Pump
 from pca.hw.sim_motor import VirtualMotor
-from pca.store.eventlog import SqliteEventLog, database_exists, export_rows
+from pca.store.eventlog import SqliteEventLog, database_exists, export_rows, parse_wall_ns
 from pca.therapy.drugs import DrugLibrary, LibraryError, default_library, parse_library
 from pca.therapy.ledger import SOURCES
 from pca.therapy.prescription import PrescriptionFormatError, RxRequest, parse_request
@@ -101,18 +100,10 @@ class Scenario:
 
 
 def _wall_ns(text: object, where: str) -> int:
-    if isinstance(text, datetime):
-        stamp = text if text.tzinfo else text.replace(tzinfo=UTC)
-    elif isinstance(text, str):
-        try:
-            stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise ScenarioError(f"{where}: {text!r} is not an ISO 8601 time") from None
-        if stamp.tzinfo is None:
-            stamp = stamp.replace(tzinfo=UTC)
-    else:
-        raise ScenarioError(f"{where}: {text!r} is not an ISO 8601 time")
-    return int(stamp.timestamp()) * NS_PER_S + stamp.microsecond * 1000
+    try:
+        return parse_wall_ns(text)
+    except ValueError:
+        raise ScenarioError(f"{where}: {text!r} is not an ISO 8601 time") from None
 
 
 def _check_step(raw: object, src: str, index: int) -> Step:

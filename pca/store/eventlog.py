@@ -36,6 +36,20 @@ def wall_iso(wall_ns: int) -> str:
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
 
 
+def parse_wall_ns(value: object) -> int:
+    """An ISO 8601 time (or a TOML datetime) as ns since the epoch; naive means UTC.
+    Raises ValueError for anything else."""
+    if isinstance(value, datetime):
+        stamp = value
+    elif isinstance(value, str):
+        stamp = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    else:
+        raise ValueError(f"{value!r} is not an ISO 8601 time")
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return int(stamp.timestamp()) * NS_PER_S + stamp.microsecond * 1000
+
+
 def canonical(record: dict[str, Any]) -> str:
     return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False)
