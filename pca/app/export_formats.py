@@ -1,0 +1,29 @@
+"""`pca log export --format fhir|hl7`: the log in the formats hospitals import."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import IO, Any
+
+FORMATS = ("fhir", "hl7")
+
+
+def export(fmt: str, rows: Iterable[dict[str, Any]], out: IO[str], *,
+           episode_id: str | None = None) -> int:
+    """Write `rows` (as `export_rows` yields them) to `out` in `fmt`.
+
+    fhir: one FHIR R4 transaction Bundle (JSON), validated; returns its number of entries.
+    hl7: one HL7 v2.6 ORU^R42 (IHE PCD-10) per delivery event; returns the number of messages.
+    `episode_id` names the log in identifiers; by default it is derived from the first row,
+    so pass it when exporting part of a log (--since/--until) that must keep the same ids.
+    """
+    # Imported here so `pca log export --format csv` never pays for the FHIR and HL7 models.
+    if fmt == "fhir":
+        from pca.review.fhir import write_bundle
+
+        return write_bundle(rows, out, episode_id=episode_id)
+    if fmt == "hl7":
+        from pca.review.hl7 import write_messages
+
+        return write_messages(rows, out, episode_id=episode_id)
+    raise ValueError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
