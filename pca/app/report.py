@@ -30,13 +30,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def parse_time(text: str | None, flag: str) -> datetime | None:
+    """--since/--until read as `pca log export` reads them (naive means UTC)."""
     if text is None:
         return None
+    from pca.store.eventlog import parse_wall_ns
+
     try:
-        stamp = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        wall_ns = parse_wall_ns(text)
     except ValueError:
         raise ReportError(f"{flag} {text!r} is not an ISO 8601 time ({USAGE_EXAMPLE})") from None
-    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).astimezone(UTC)
+    return datetime.fromtimestamp(wall_ns / 1e9, tz=UTC)
 
 
 def _check_db(db: Path) -> None:

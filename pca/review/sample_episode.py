@@ -2,8 +2,8 @@
 
 Post-operative morphine at home: a loading dose, a small basal, presses through the days
 (more by day than by night, some too early, an afternoon of bad pain that meets the dose
-limit), a daily syringe change, an occlusion, a low battery, a crash and restart, a wrong
-PIN and a reprogramming. The same arguments always give the same file.
+limit), a daily syringe change, an occlusion, a wrong PIN and a reprogramming, a low
+battery and a crash and restart. The same arguments always give the same file.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def episode_toml(days: int = 7, *, seed: int = 8) -> str:
         if day == 1:  # a bad afternoon: pressing at every lockout until the limit holds
             for k in range(12):
                 steps.append((base + 6 * 3600 + k * 600, "press", {}))
-            # the nurse re-loads at the peak: the loading dose is cut at the limit (KVO)
+            # the nurse re-loads at the peak (SR-2 cuts the dose where the window is full)
             steps += [(base + 8 * 3600 + 300, "loading_dose", {}),
                       (base + 9 * 3600, "clinician_bolus", {"amount": 1.0})]
         if day == 2:  # kinked line: occlusion, fixed, cleared by the nurse, restarted
@@ -77,16 +77,15 @@ def episode_toml(days: int = 7, *, seed: int = 8) -> str:
                       (base + 3 * 3600 + 600, "signal", {"name": "occlusion", "value": False}),
                       (base + 3 * 3600 + 900, "clear_alarm", {}),
                       (base + 3 * 3600 + 960, "start", {})]
-        if day == 3:  # power loss in the night, back after 7 minutes
-            steps += [(base + 19 * 3600, "crash", {}), (base + 19 * 3600 + 420, "restart", {}),
-                      (base + 19 * 3600 + 480, "start", {})]
-        if day == 4:  # a wrong PIN, then the review visit re-programs the pump
-            steps += [(base + 2 * 3600, "stop", {}),
-                      (base + 2 * 3600 + 30, "program", {"pin": "000000"}),
-                      (base + 2 * 3600 + 60, "program", {}),
-                      (base + 2 * 3600 + 90, "start", {})]
-        if day == 5:  # the battery runs low in the evening and is swapped next morning
+            # a wrong PIN, then the review visit re-programs the pump
+            steps += [(base + 6 * 3600, "stop", {}),
+                      (base + 6 * 3600 + 30, "program", {"pin": "000000"}),
+                      (base + 6 * 3600 + 60, "program", {}),
+                      (base + 6 * 3600 + 90, "start", {})]
+        if day == 3:  # the battery runs low in the evening; a power loss in the night
             steps += [(base + 12 * 3600, "signal", {"name": "battery_low", "value": True}),
+                      (base + 19 * 3600, "crash", {}), (base + 19 * 3600 + 420, "restart", {}),
+                      (base + 19 * 3600 + 480, "start", {}),
                       (base + 23 * 3600, "signal", {"name": "battery_low", "value": False})]
     steps.sort(key=lambda s: s[0])
     body = [HEADER.format(days=days, end_h=days * 24)]

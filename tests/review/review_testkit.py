@@ -1,0 +1,62 @@
+"""Helpers of the review tests: logs made by the real scenario runner, and ways to damage one.
+(A plain module with a unique name, so it never clashes with other test folders' helpers.)"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pca.app.scenario import load_scenario, run_scenario
+from pca.store.eventlog import export_rows
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "pca" / "examples"
+
+
+def make_log(tmp: Path, toml: str | Path, name: str = "log") -> Path:
+    """Run a scenario (TOML text or file) into a new event log; returns the database path."""
+    if isinstance(toml, str):
+        src = tmp / f"{name}.toml"
+        src.write_text(toml, encoding="utf-8")
+    else:
+        src = toml
+    db = tmp / f"{name}.db"
+    run_scenario(load_scenario(src), db=db)
+    return db
+
+
+def example_log(tmp: Path, example: str) -> Path:
+    return make_log(tmp, EXAMPLES / f"{example}.toml", example)
+
+
+def rows_of(db: Path) -> list[dict[str, Any]]:
+    return list(export_rows(db))
+
+
+def journal_totals_ml(rows: list[dict[str, Any]]) -> Counter[str]:
+    """mL per source straight from the log's motor journal (independent of pca.review)."""
+    totals: Counter[str] = Counter()
+    for row in rows:
+        if row["type"] == "delivery":
+            totals[row["source"]] += row["ml"]
+    return totals
+
+
+def copy_log(src: Path, dst: Path) -> Path:
+    with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
+        a.backup(b)
+    a.close()
+    b.close()
+    return dst
+
+
+def tamper(db: Path, *sql: str) -> None:
+    """Edit the log behind the pump's back (the triggers that forbid it dropped first)."""
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER events_no_update")
+    conn.execute("DROP TRIGGER events_no_delete")
+    for statement in sql:
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
