@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import ClassVar
 
 from rich.text import Text
@@ -66,10 +66,12 @@ class PumpSimApp(App[int]):
         Binding("q", "quit", "quit"),
     ]
 
-    def __init__(self, world: SimWorld, *, realtime: bool = True, speed: int = 1) -> None:
+    def __init__(self, world: SimWorld, *, realtime: bool = True, speed: int = 1,
+                 real_clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
         super().__init__()
         self.world = world
         self.realtime = realtime
+        self.real_clock_ns = real_clock_ns
         self.speed = speed if speed in SPEEDS else SPEEDS[0]
         self.note = ""  # the last thing the simulator itself says (not the pump)
         self._timer: Timer | None = None
@@ -97,12 +99,13 @@ class PumpSimApp(App[int]):
             self.query_one(f"#{name}", Static).border_title = title
         self.refresh_view()
         if self.realtime:
-            self._last_real_ns = time.monotonic_ns()
+            self._last_real_ns = self.real_clock_ns()
             self._timer = self.set_interval(FRAME_S, self._frame)
 
     # ---- time ----------------------------------------------------------------------------
     def _frame(self) -> None:
-        real_ns = time.monotonic_ns()
+        """One timer frame: virtual time moves by the real time since the last one x speed."""
+        real_ns = self.real_clock_ns()
         elapsed_ns = min(real_ns - self._last_real_ns, MAX_FRAME_NS)
         self._last_real_ns = real_ns
         self.world.advance(elapsed_ns * self.speed)

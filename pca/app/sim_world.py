@@ -86,7 +86,7 @@ class Tally:
 
     granted: int = 0
     denied: Counter[str] = field(default_factory=Counter)
-    delivered_ml: dict[str, float] = field(default_factory=lambda: dict.fromkeys(SOURCES, 0.0))
+    delivered_steps: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCES, 0))
     syringe_ml: float | None = None
     recent: deque[Event] = field(default_factory=lambda: deque(maxlen=RECENT_EVENTS))
     counts: Counter[str] = field(default_factory=Counter)
@@ -101,15 +101,15 @@ class Tally:
             else:
                 self.denied[str(fields.get("reason", "?"))] += 1
         elif event.type == "delivery":
-            source = str(fields.get("source"))
-            self.delivered_ml[source] = self.delivered_ml.get(source, 0.0) + float(
-                fields.get("ml", 0.0))
+            source = str(fields.get("source"))  # steps: the log's mL are rounded
+            self.delivered_steps[source] = self.delivered_steps.get(source, 0) + int(
+                fields.get("steps", 0))
         elif event.type == "syringe_changed":
             self.syringe_ml = float(fields["syringe_ml"])
         elif event.type == "new_patient":
             self.granted = 0
             self.denied.clear()
-            self.delivered_ml = dict.fromkeys(SOURCES, 0.0)
+            self.delivered_steps = dict.fromkeys(SOURCES, 0)
 
 
 class ObservedLog:
@@ -221,7 +221,7 @@ class SimWorld:
             self.close()
             raise
         # What the pump gave before this start: the live part comes from its snapshot.
-        self._base_ml = dict(self.tally.delivered_ml)
+        self._base_steps = dict(self.tally.delivered_steps)
         self._patients = self.tally.counts["new_patient"]
         if problem is not None:
             self.pump.log_unusable(problem)
@@ -241,7 +241,10 @@ class SimWorld:
         self._button_free_ns = 0
         self._last_tick_ns = 0
         self.pump.tick()
-        self._poll_densely(0)  # the keypad and button need a settled first reading
+        # The keypad and button ignore whatever is held at their first reading: let them
+        # see their lines idle first, as the input thread has by the time anyone can type.
+        self._poll_densely(0)
+        self.run_until(SETTLE_NS)
 
     # ---- time ------------------------------------------------------------------------
     @property
@@ -294,7 +297,7 @@ class SimWorld:
         self.pump.tick()
         if self.tally.counts["new_patient"] != self._patients:
             self._patients = self.tally.counts["new_patient"]
-            self._base_ml = dict.fromkeys(SOURCES, 0.0)
+            self._base_steps = dict.fromkeys(SOURCES, 0)
 
     # ---- what a person does ------------------------------------------------------------
     def press_bolus(self) -> None:
@@ -371,8 +374,8 @@ class SimWorld:
         pump = self.pump
         snap = pump.snapshot()
         per_ml = float(self.profile.steps_per_ml)
-        live: dict[str, float] = {s: self._base_ml.get(s, 0.0) + snap.delivered_steps[s] / per_ml
-                for s in SOURCES}
+        live: dict[str, float] = {
+            s: (self._base_steps.get(s, 0) + snap.delivered_steps[s]) / per_ml for s in SOURCES}
         alarms = tuple(sorted(
             (AlarmRow(a.name, PRIORITY[a.name], a.condition) for a in pump.alarms.active.values()),
             key=lambda r: (-RANK[r.priority], r.name)))
