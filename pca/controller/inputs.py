@@ -50,4 +50,25 @@ class ClinicianCommand:
     args: Mapping[str, Any] = field(default_factory=dict)
 
 
-Input = BolusButton | Sensor | Key | PanelCommand | ClinicianCommand
+@dataclass(frozen=True)
+class PendingPrescription:
+    """A pharmacy prescription file arrived (`pca rx load`, or a USB stick). Nothing
+    changes until a clinician reviews it on the display and confirms it with a PIN."""
+
+    request: Mapping[str, Any]  # the file's [prescription] table, not yet checked
+    source: str  # the file it came from, shown and logged
+    rx_id: str = ""  # the pharmacy's reference, if the file gives one
+    problem: str | None = None  # why the file could not be read at all
+
+
+@dataclass(frozen=True)
+class PendingLibrary:
+    """A drug-library file arrived; an admin installs it from the keypad after its
+    version and checksum have been checked."""
+
+    text: str
+    source: str
+
+
+Input = (BolusButton | Sensor | Key | PanelCommand | ClinicianCommand | PendingPrescription
+         | PendingLibrary)

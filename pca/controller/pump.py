@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import queue
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -27,7 +27,10 @@ from pca.controller.auth import (
     SESSION_IDLE_NS,
     FailureState,
     Outcome,
+    PinFormatError,
     PinService,
+    Role,
+    pin_weakness,
 )
 from pca.controller.inputs import (
     BolusButton,
@@ -35,9 +38,11 @@ from pca.controller.inputs import (
     Input,
     Key,
     PanelCommand,
+    PendingLibrary,
+    PendingPrescription,
     Sensor,
 )
-from pca.controller.panel import FrontPanel
+from pca.controller.panel import FrontPanel, PanelView, PinStatus, RxReview, highest_first
 from pca.controller.ports import (
     NS_PER_S,
     Actor,
@@ -50,10 +55,11 @@ from pca.controller.ports import (
     LogWriteError,
     Motor,
     StepRate,
+    StoredEvent,
 )
 from pca.controller.profile import PumpProfile
 from pca.controller.recovery import DELIVERING_STATES, Recovered, recover
-from pca.therapy.drugs import DrugLibrary
+from pca.therapy.drugs import DrugLibrary, LibraryError, load_pharmacy_library, replace_library
 from pca.therapy.ledger import (
     COUNTED,
     SOURCES,
@@ -169,14 +175,14 @@ class Pump:
 
     def __init__(self, *, motor: Motor, annunciator: Annunciator, log: EventLog, clock: Clock,
                  library: DrugLibrary, profile: PumpProfile, credentials: Credentials,
-                 display: Display | None = None) -> None:
+                 display: Display | None = None, pepper: bytes | None = None) -> None:
         self.motor: Motor = _InPumpTime(motor, self)
         self.annunciator = annunciator
         self.log = log
         self.clock = clock
         self.library = library
         self.profile = profile
-        self.pins = PinService(credentials)
+        self.pins = PinService(credentials, pepper=pepper)
         self.inputs: queue.SimpleQueue[Input] = queue.SimpleQueue()
         self.ledger = DoseLedger()
         self.alarms = AlarmSet()
@@ -206,7 +212,7 @@ class Pump:
     def boot(cls, **ports: Any) -> Pump:
         """Start from the event log alone: fresh, or after a crash or power loss."""
         pump = cls(**ports)
-        pump._recover(recover(pump.log.replay()))
+        pump._recover(recover(pump._replay_for_panel()))
         pump._flush()
         return pump
 
@@ -347,6 +353,8 @@ class Pump:
                 self._stop()
             else:
                 self._silence()
+        elif isinstance(item, PendingPrescription | PendingLibrary):
+            self._pending(item)
         else:
             self._clinician(item)
 
@@ -409,13 +417,23 @@ class Pump:
             self._emit("alarm_silenced", "patient", alarm=alarm.name, priority=alarm.priority)
 
     # ---- what the front panel may ask (pca.controller.panel.PanelHost) -------------------
+    # Who opened the keypad session. An admin session resets PINs and installs drug
+    # libraries; it never authorises therapy (SR-6).
+    session_role: Role = "clinician"
+    # Fingerprints of the stored PIN hashes as the log last recorded them (role -> id;
+    # None: set by provision_pin, trust what is stored), to log changes made outside.
+    _known_hash_ids: dict[str, str | None] | None = None
+
     def _key(self, key: str) -> None:
         self.panel.key(key, self._now)
 
     def session_open(self) -> bool:
+        """A keypad session (clinician or admin) is open."""
         return self.session_until_ns is not None and self._now < self.session_until_ns
 
-    _session_open = session_open
+    def _session_open(self) -> bool:
+        """SR-6: a clinician action without a PIN needs an open *clinician* session."""
+        return self.session_open() and self.session_role == "clinician"
 
     def touch_session(self, editing: bool) -> None:
         """Keep the session open: 30 s idle, 4 min inside an edit (SR-6)."""
@@ -429,28 +447,181 @@ class Pump:
             self.session_until_ns = None
             self._emit("session_locked", "clinician", reason=reason)
 
-    def authenticate(self, pin: str) -> bool:
-        return self._authenticate(pin)
+    def authenticate(self, pin: str, role: Role = "clinician") -> bool:
+        """Keypad unlock: the PIN of `role` opens a session for that role."""
+        return self._authenticate(pin, role)
 
     def submit(self, command: ClinicianCommand | PanelCommand) -> None:
         """Handle a command now (the panel runs inside the control loop)."""
         self._handle(command)
 
-    def _authenticate(self, pin: str) -> bool:
-        if not self.pins.provisioned():
-            self._emit("auth", "clinician", outcome="failed", reason="no PIN is provisioned")
+    def _authenticate(self, pin: str, role: Role = "clinician") -> bool:
+        if self._check_pin(pin, role) != "ok":
             return False
-        outcome: Outcome = self.pins.attempt(pin, self._now)
-        fields: dict[str, Any] = {"outcome": outcome}
+        self.session_role = role
+        self.session_until_ns = self._now + SESSION_IDLE_NS
+        return True
+
+    def _check_pin(self, pin: str, role: Role) -> Outcome:
+        """One logged attempt at `role`'s PIN, under the shared backoff; never logs the PIN."""
+        self._audit_credentials()
+        if not self.pins.provisioned(role):
+            self._emit("auth", "clinician", outcome="failed", role=role,
+                       reason=f"no {role} PIN is provisioned")
+            return "failed"
+        outcome: Outcome = self.pins.check(pin, self._now, (role,))[0]
+        fields: dict[str, Any] = {"outcome": outcome, "role": role}
         if outcome == "failed":
             fields["consecutive_failures"] = self.pins.failures.consecutive
+            problem = self.pins.problem(role)
+            if problem is not None:
+                fields["reason"] = problem
         if outcome == "locked_out":
             until = self.pins.locked_until_ns() or self._now
             fields["retry_in_s"] = round((until - self._now) / NS_PER_S, 1)
         self._emit("auth", "clinician", **fields)
-        if outcome == "ok":
-            self.session_until_ns = self._now + SESSION_IDLE_NS
-        return outcome == "ok"
+        return outcome
+
+    def panel_view(self) -> PanelView:
+        snap = self.snapshot()
+        reservoir_ml = float(Fraction(snap.reservoir_steps) / self.profile.steps_per_ml)
+        return PanelView(snap.state, snap.rate_ml_h, max(0.0, reservoir_ml),
+                         highest_first(snap.alarms), snap.silenced, self.rx, self.library)
+
+    def pin_status(self) -> PinStatus:
+        until = self.pins.locked_until_ns()
+        wait_s = max(0, until - self._now) / NS_PER_S if until is not None else 0.0
+        problem = self.pins.problem("clinician") or self.pins.problem("admin")
+        return PinStatus(self.pins.provisioned(None), wait_s, problem)
+
+    def change_pin(self, old_pin: str, new_pin: str) -> str | None:
+        """The session's own PIN, after the current one is typed again (a walk-up to an
+        open session cannot change it)."""
+        if not self.session_open():
+            return "the keypad is locked"
+        role = self.session_role
+        outcome = self._check_pin(old_pin, role)
+        if outcome == "locked_out":
+            return "too many wrong PINs: wait and try again"
+        if outcome != "ok":
+            return "the current PIN is wrong: nothing changed"
+        return self._set_pin(role, new_pin, by=role)
+
+    def reset_pin(self, role: Role, new_pin: str) -> str | None:
+        """Admin only: set another role's PIN (a clinician who forgot theirs)."""
+        if not (self.session_open() and self.session_role == "admin"):
+            return "an admin session is needed to reset a PIN"
+        return self._set_pin(role, new_pin, by="admin")
+
+    def _set_pin(self, role: Role, pin: str, by: str) -> str | None:
+        weak = pin_weakness(pin) if pin.isdigit() else None
+        if weak is not None:
+            return f"too easy to guess ({weak}): choose another"
+        try:
+            self.pins.set_pin(pin, role)
+        except PinFormatError as err:
+            return str(err)
+        except LogWriteError as err:
+            return f"the PIN store cannot be written: {err}"
+        self._emit("pin_changed", "clinician", role=role, by=by,
+                   hash_id=self.pins.hash_id(role))
+        return None
+
+    def _audit_credentials(self) -> None:
+        """SR-7: a PIN set outside the pump (`pca pin set`, which must not write to the
+        log of a running pump) is logged the first time the pump uses the store."""
+        known = self._hash_ids()
+        for role in ("clinician", "admin"):
+            current = self.pins.hash_id(role)
+            if role in known and known[role] is None:
+                known[role] = current
+            elif current is not None and known.get(role) != current:
+                self._emit("pin_changed", "system", role=role,
+                           by="outside the pump (pca pin set)", hash_id=current)
+
+    def _hash_ids(self) -> dict[str, str | None]:
+        if self._known_hash_ids is None:
+            self._known_hash_ids = {}
+        return self._known_hash_ids
+
+    def _observe(self, type_: str, fields: Mapping[str, Any], pump_ns: int) -> None:
+        if type_ == "pin_changed":
+            self._hash_ids()[str(fields.get("role", "clinician"))] = fields.get("hash_id")
+        self.panel.observe(type_, fields, pump_ns)
+
+    def _replay_for_panel(self) -> Iterator[StoredEvent]:
+        """The log at start-up, shown to the panel (history) and the PIN audit on its way
+        to recovery; the last drug library an admin installed is in force again."""
+        installed: tuple[str, str] | None = None
+        for stored in self.log.replay():
+            event = stored.event
+            self._observe(event.type, event.fields, event.pump_ns)
+            if event.type == "drug_library_changed" and "text" in event.fields:
+                installed = (str(event.fields["text"]), str(event.fields.get("source", "")))
+            yield stored
+        if installed is not None:
+            self.library = replace_library(self.library, *installed)[0]
+
+    # Pharmacy files: a prescription waits for a clinician, a library for an admin.
+    def _pending(self, item: PendingPrescription | PendingLibrary) -> None:
+        fields: dict[str, Any] = {"source": item.source}
+        if isinstance(item, PendingPrescription):
+            review = self.review_prescription(item)
+            fields["rx_id"] = item.rx_id
+            if review.prescription is None:
+                fields["errors"] = list(review.errors)
+            elif review.soft:
+                fields["soft_limits"] = list(review.soft)
+            self._emit("prescription_received", "system", **fields)
+        else:
+            checked = self.review_library(item)
+            if isinstance(checked, str):
+                fields["error"] = checked
+            else:
+                fields.update(version=checked.version, checksum=checked.checksum)
+            self._emit("drug_library_received", "system", **fields)
+        self.panel.pending(item, self._now)
+
+    def review_prescription(self, item: PendingPrescription) -> RxReview:
+        """SR-8 against the library in force, with overrides allowed: what activation
+        would give and which soft limits it would override. Changes nothing."""
+        if item.problem is not None:
+            return RxReview(None, None, (f"{item.source}: {item.problem}",), ())
+        try:
+            req = parse_request(item.request, item.source)
+        except PrescriptionFormatError as err:
+            return RxReview(None, None, (str(err),), ())
+        verdict = validate(req, self.library, bolus_rate_ml_h=self.profile.bolus_rate_ml_h,
+                           confirm_soft=True)
+        return RxReview(req, verdict.prescription, verdict.errors, verdict.soft)
+
+    def dismiss_prescription(self, item: PendingPrescription, reason: str) -> None:
+        self._emit("prescription_dismissed", "clinician", source=item.source,
+                   rx_id=item.rx_id, reason=reason)
+
+    def review_library(self, item: PendingLibrary) -> DrugLibrary | str:
+        try:
+            return load_pharmacy_library(item.text, item.source)
+        except LibraryError as err:
+            return str(err)
+
+    def install_library(self, item: PendingLibrary, pin: str) -> str | None:
+        """Admin only, PIN typed again: a library that fails its checksum or checks is
+        refused and the one in force stays."""
+        if not (self.session_open() and self.session_role == "admin"):
+            return "an admin session is needed to install a drug library"
+        if self._check_pin(pin, "admin") != "ok":
+            return "wrong admin PIN: nothing changed"
+        previous = self.library
+        self.library, error = replace_library(previous, item.text, item.source)
+        if error is not None:
+            self._emit("drug_library_rejected", "clinician", source=item.source, error=error)
+            return error
+        self._emit("drug_library_changed", "clinician", by="admin", source=item.source,
+                   version=self.library.version, checksum=self.library.checksum,
+                   previous_version=previous.version, previous_checksum=previous.checksum,
+                   text=item.text)
+        return None
 
     # ---- clinician actions (SR-6) -------------------------------------------------------
     def _clinician(self, cmd: ClinicianCommand) -> None:
@@ -799,6 +970,7 @@ class Pump:
         mono = self.clock.monotonic_ns()
         self.log.append(Event(type_, actor, mono / NS_PER_S, mono + self.offset_ns,
                               self.clock.wall_ns(), fields))
+        self._observe(type_, fields, mono + self.offset_ns)
 
     def _flush(self) -> bool:
         try:

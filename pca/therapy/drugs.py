@@ -1,7 +1,17 @@
-"""The drug library: per drug, accepted concentrations and hard/soft limits (SR-8)."""
+"""The drug library: per drug, accepted concentrations and hard/soft limits (SR-8).
+
+A pharmacy library file carries a `version` and a `checksum`: SHA-256 over its
+canonical content (every key and value, not comments or layout). A file whose
+checksum does not match is refused as a whole, with a message that says so, and
+whoever asked keeps the library it had. Scenario `[[drug]]` tables are test
+input, not pharmacy files, and carry none (`parse_library`).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -24,6 +34,10 @@ LIMITED_FIELDS = (
 # Fields whose limits are in the drug's unit (mg or mcg) rather than minutes/hours/counts.
 AMOUNT_FIELDS = ("basal_rate_per_h", "pca_dose", "dose_limit", "loading_dose",
                  "clinician_bolus_max")
+CHECKSUM_PREFIX = "sha256:"
+LIBRARY_KEYS = {"version", "checksum", "drug"}
+_CHECKSUM_LINE = re.compile(r'(?m)^checksum[ \t]*=.*$')
+_VERSION_LINE = re.compile(r'(?m)^version[ \t]*=.*$')
 
 
 class LibraryError(ValueError):
@@ -52,6 +66,7 @@ class DrugLibrary:
     source: str
     drugs: Mapping[str, DrugEntry]
     version: str = ""
+    checksum: str = ""  # "sha256:..." of a pharmacy file; "" for scenario tables
 
     def get(self, name: str) -> DrugEntry | None:
         return self.drugs.get(name)
@@ -131,19 +146,106 @@ def parse_library(tables: Iterable[object], source: str, version: str = "") -> D
     return DrugLibrary(source, drugs, version)
 
 
-def load_library_text(text: str, source: str) -> DrugLibrary:
+def _canonical_value(value: object) -> object:
+    # Numbers as exact fractions, so 5 and 5.0 (or 0.20 and 0.2) are the same content.
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return str(exact(value, where="checksum"))
+    if isinstance(value, dict):
+        return {str(k): _canonical_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical_value(v) for v in value]
+    return str(value)  # dates and times: TOML gives them one spelling
+
+
+def library_checksum(data: Mapping[str, Any]) -> str:
+    """SHA-256 over the canonical content of a parsed library file, without `checksum`."""
+    content = {k: v for k, v in data.items() if k != "checksum"}
+    text = json.dumps(_canonical_value(content), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False)
+    return CHECKSUM_PREFIX + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _parse_toml(text: str, source: str) -> dict[str, Any]:
     try:
-        data: dict[str, Any] = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise LibraryError(f"{source}: not valid TOML: {err}") from None
+
+
+def load_library_text(text: str, source: str) -> DrugLibrary:
+    """Any library text: a `checksum`, when present, must match (a sealed file that was
+    changed is refused); an unsealed one is accepted. Pharmacy files go through
+    `load_pharmacy_library`, which requires the seal."""
+    return _load(_parse_toml(text, source), source, sealed=False)
+
+
+def load_pharmacy_library(text: str, source: str) -> DrugLibrary:
+    """A pharmacy library file: version and checksum are required and checked before any
+    drug is; what fails is refused as a whole."""
+    return _load(_parse_toml(text, source), source, sealed=True)
+
+
+def _load(data: dict[str, Any], source: str, *, sealed: bool) -> DrugLibrary:
+    unknown = sorted(set(data) - LIBRARY_KEYS)
+    if unknown:
+        raise LibraryError(f"{source}: unknown top-level key(s) {', '.join(unknown)}")
+    version = data.get("version", "")
+    if not isinstance(version, str) or (sealed and not version.strip()):
+        raise LibraryError(f"{source}: version = {version!r}: a library file needs a "
+                           "non-empty version string (e.g. version = \"2026.11-ward4\")")
+    stated = data.get("checksum")
+    actual = library_checksum(data)
+    if stated is not None or sealed:
+        if not isinstance(stated, str) or not stated.startswith(CHECKSUM_PREFIX):
+            raise LibraryError(f"{source}: checksum = {stated!r}: a library file must carry "
+                               f'checksum = "{CHECKSUM_PREFIX}..." (seal it with '
+                               "`pca rx seal-library FILE` after review)")
+        if stated != actual:
+            raise LibraryError(f"{source}: checksum mismatch: the file states "
+                               f"{stated[:19]}..., its content gives {actual[:19]}...: it "
+                               "was changed after it was sealed (or damaged); it is refused "
+                               "and the library in use stays")
     tables = data.get("drug")
     if not isinstance(tables, list):
         raise LibraryError(f"{source}: no [[drug]] tables")
-    version = data.get("version", "")
-    return parse_library(tables, source, str(version))
+    library = parse_library(tables, source, version.strip())
+    return DrugLibrary(library.source, library.drugs, library.version,
+                       actual if stated is not None else "")
+
+
+def seal_library_text(text: str, version: str | None = None) -> str:
+    """The same file with its `checksum` line set (and `version`, if given); comments and
+    layout are kept. Validates the drugs first: a broken library is never sealed."""
+    if version is not None:
+        line = f"version = {json.dumps(version)}"
+        text = _VERSION_LINE.sub(line, text, count=1) if _VERSION_LINE.search(text) \
+            else f"{line}\n{text}"
+    data = _parse_toml(text, "library")
+    tables = data.get("drug")
+    if not isinstance(tables, list):
+        raise LibraryError("library: no [[drug]] tables")
+    parse_library(tables, "library")
+    line = f'checksum = "{library_checksum(data)}"'
+    if _CHECKSUM_LINE.search(text):
+        return _CHECKSUM_LINE.sub(line, text, count=1)
+    match = _VERSION_LINE.search(text)
+    if match is None:
+        raise LibraryError("library: no top-level version line to put the checksum after")
+    return text[:match.end()] + "\n" + line + text[match.end():]
+
+
+def replace_library(current: DrugLibrary, text: str,
+                    source: str) -> tuple[DrugLibrary, str | None]:
+    """Try a new library file: (new library, None), or (current, why it was refused)."""
+    try:
+        return load_pharmacy_library(text, source), None
+    except LibraryError as err:
+        return current, str(err)
 
 
 def default_library() -> DrugLibrary:
     """The library shipped with the pump (pca/therapy/data/drug_library.toml)."""
     text = resources.files("pca.therapy").joinpath("data/drug_library.toml").read_text("utf-8")
-    return load_library_text(text, "built-in drug library")
+    return load_pharmacy_library(text, "built-in drug library")
