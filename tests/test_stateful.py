@@ -25,7 +25,7 @@ NS = 1_000_000_000
 LOCKOUT_S = 600
 WINDOW_S = 3600
 MAX_PER_H = 3
-LIMIT_ML = Fraction(4)
+LIMIT_ML = Fraction(5, 2)
 HIGH = {name for name, p in PRIORITY.items() if p == "high"}
 
 
