@@ -3,8 +3,9 @@
 RPLCD and smbus2 are imported only when a display is opened, so laptops without
 I2C (tests, `pca sim`) never need them. Writing a full 20x4 screen over I2C takes
 over 100 ms, so the control loop never writes: `show()` only hands the frame
-over, and a writer thread rewrites the lines that changed (and all of them now
-and then, so a glitch on the bus cannot leave a garbled screen for long).
+over, and a writer thread rewrites the lines that changed (and clears and
+rewrites all of them once a minute, so a glitch on the bus cannot leave a
+garbled screen for long).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from pca.hw.display import COLS, ROWS, fit_lines
 
 log = logging.getLogger(__name__)
 
-REFRESH_ALL_S = 30.0  # rewrite every line this often even if nothing changed
+# Clear and rewrite the whole screen this often even if nothing changed: RPLCD skips
+# characters it believes are shown, so only a clear undoes a glitch on the bus.
+REFRESH_ALL_S = 60.0
 RETRY_S = 5.0  # after a bus error, reopen the display no sooner than this
 STOPPED = ("PUMP SOFTWARE", "STOPPED:", "no delivery control", "see the manual")
 
@@ -91,10 +94,11 @@ class LcdDisplay:
                 return
             self._failed_at = None
             self._shown = [None] * self.rows
-        if now - self._last_full >= REFRESH_ALL_S:
-            self._shown = [None] * self.rows
-            self._last_full = now
         try:
+            if now - self._last_full >= REFRESH_ALL_S:
+                self._shown = [None] * self.rows
+                self._last_full = now
+                self.lcd.clear()
             for row, text in enumerate(frame):
                 if self._shown[row] != text:
                     self.lcd.cursor_pos = (row, 0)
