@@ -126,6 +126,11 @@ class Segment:
     recorded: int = 0  # steps of this segment already in the ledger and the log
 
 
+def _from_to(source: str, dest: str) -> dict[str, Any]:
+    """state_changed's fields ("from" is a Python keyword)."""
+    return {"from": source, "to": dest}
+
+
 class _InPumpTime:
     """The Motor port seen in pump time: the motor itself lives on the monotonic clock,
     pump time is that clock plus the offset recovered at boot (SR-5)."""
@@ -194,6 +199,7 @@ class Pump:
         self.panel = FrontPanel(self, display)
         self.offset_ns = 0
         self._wall_offset_ns = 0  # expected wall - monotonic
+        self._record_ns = 0  # pump time of the last delivery record (never decreases)
         self._now = 0
         self._dose: tuple[DoseSource, int, Fraction] | None = None  # source, steps, mL
         self._completion = "complete"
@@ -231,7 +237,7 @@ class Pump:
         if rec.events == 0:
             self._emit("pump_initialised", "system", steps_per_ml=float(self.profile.steps_per_ml),
                        rtc=self.profile.rtc)
-            self._emit("state_changed", "system", **{"from": "off", "to": "unprogrammed"})
+            self._emit("state_changed", "system", **_from_to("off", "unprogrammed"))
             self._load_syringe(self.profile.syringe_ml, "system")
             return
         syringe_ml = Fraction(str(rec.syringe_ml)) if rec.syringe_ml is not None else Fraction(0)
@@ -246,10 +252,12 @@ class Pump:
         if rec.open_grant is not None:
             # Granted before the crash and never confirmed: count it all as given.
             source, steps = rec.open_grant
-            self.ledger.record_delivery(source, steps, now)
+            self._record_ns = max(now, self.pump_ns())
+            self.ledger.record_delivery(source, steps, self._record_ns)
             self._syringe_used += steps
             self._emit("delivery", "system", source=source, steps=steps,
-                       ml=self._ml(steps), granted_steps=0, assumed=True)
+                       ml=self._ml(steps), granted_steps=0, assumed=True,
+                       at_pump_ns=self._record_ns)
         interrupted_ml = 0.0
         if rec.open_dose is not None:
             source_d, _planned = rec.open_dose
@@ -272,7 +280,7 @@ class Pump:
         if self.rx is not None and self.alarms.has_high():
             initial = "alarm"
         self.machine.set_state(initial)
-        self._emit("state_changed", "system", **{"from": "off", "to": initial})
+        self._emit("state_changed", "system", **_from_to("off", initial))
         self._rate_changed("stopped", 0.0)
         self._reservoir_conditions(0)
 
@@ -739,7 +747,7 @@ class Pump:
         now = self._now
         state = self.state
         assert event.transition is not None
-        self._emit("state_changed", "system", **{"from": event.transition.source, "to": state})
+        self._emit("state_changed", "system", **_from_to(event.transition.source, state))
         if state == "unprogrammed":
             return
         assert self.rx is not None or state in ("stopped", "alarm")
@@ -810,7 +818,10 @@ class Pump:
         """Put the steps made since the last record into the ledger; returns how many."""
         new = made - seg.recorded
         seg.recorded = made
-        self.ledger.record_delivery(seg.source, new, self._now)
+        # The motor count was read before this clock read, so no step is dated earlier
+        # than it was made: windows can only over-count (SR-2). The log gets the same time.
+        self._record_ns = max(self._record_ns, self.pump_ns())
+        self.ledger.record_delivery(seg.source, new, self._record_ns)
         self._syringe_used += new
         return new
 
@@ -818,7 +829,7 @@ class Pump:
         """Record steps made since the last record and log them with what is granted."""
         new = self._record(seg, made)
         self._emit("delivery", "system", source=seg.source, steps=new, ml=self._ml(new),
-                   granted_steps=granted)
+                   granted_steps=granted, at_pump_ns=self._record_ns)
 
     def _record_progress(self, now: int) -> None:
         seg = self.seg
@@ -853,7 +864,7 @@ class Pump:
             return
         new = self._record(seg, count - seg.start_count)
         self._emit("delivery", "system", source=seg.source, steps=new, ml=self._ml(new),
-                   granted_steps=room)
+                   granted_steps=room, at_pump_ns=self._record_ns)
         if not self._flush():
             return  # never move what is not durably logged
         seg.limit = count + room
@@ -966,8 +977,10 @@ class Pump:
     def _ml(self, steps: int) -> float:
         return round(float(Fraction(steps) / self.profile.steps_per_ml), 6)
 
-    def _emit(self, type_: str, actor: Actor, **fields: Any) -> None:
-        mono = self.clock.monotonic_ns()
+    def _emit(self, type_: str, actor: Actor, *, at_pump_ns: int | None = None,
+              **fields: Any) -> None:
+        """Log an event; `at_pump_ns` dates it (a delivery record: the ledger's time)."""
+        mono = self.clock.monotonic_ns() if at_pump_ns is None else at_pump_ns - self.offset_ns
         self.log.append(Event(type_, actor, mono / NS_PER_S, mono + self.offset_ns,
                               self.clock.wall_ns(), fields))
         self._observe(type_, fields, mono + self.offset_ns)
