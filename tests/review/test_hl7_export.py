@@ -1,5 +1,8 @@
 """`pca log export --format hl7`: IHE PCD-10 ORU^R42 messages that hl7apy parses, one per
-delivery event, each naming the right event and keeping the event's own time."""
+delivery event, each naming the right event and keeping the event's own time.
+
+hl7apy takes tens of milliseconds per message, so these tests use logs of a few hours that
+still hold every source and every way a delivery ends, rather than the multi-day episode."""
 
 from __future__ import annotations
 
@@ -9,15 +12,57 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
-from review_testkit import example_log, rows_of
+from review_testkit import example_log, make_log, rows_of
 
 from pca.app.export_formats import export
 from pca.review.hl7 import KIND_OF_EVENT_NAME, PROFILE, hl7_time, split_messages, write_messages
 
 NOW = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
-SOURCE_OF = {"pca": "pca", "loading": "loading", "clinician": "clinician", "primary": "primary"}
+# Three hours with a loading dose, PCA doses (one too early), a clinician bolus, an occlusion
+# in the middle of a dose, and a crash in the middle of another.
+SHORT = """
+name = "every delivery source and ending"
+start = "2026-03-02T08:00:00Z"
+clinician_pin = "270318"
+end = "3h"
+
+[pump]
+rtc = true
+bolus_rate_ml_h = 60.0
+
+[prescription]
+drug = "morphine"
+concentration_per_ml = 1.0
+dose_unit = "mg"
+basal_rate_per_h = 0.5
+pca_dose = 1.0
+lockout_min = 10
+max_pca_per_h = 4
+dose_limit = 10.0
+dose_limit_window_h = 4
+loading_dose = 2.0
+clinician_bolus_max = 2.0
+""" + "\n".join(f'[[step]]\nat = "{at}"\ndo = "{do}"\n{extra}' for at, do, extra in [
+    ("0s", "program", ""), ("5s", "start", ""), ("10s", "loading_dose", ""),
+    ("15m", "press", ""), ("20m", "press", ""), ("40m", "press", ""),
+    ("55m", "clinician_bolus", "amount = 1.0"),
+    ("1h10m", "press", ""), ("1h10m30s", "signal", 'name = "occlusion"\nvalue = true'),
+    ("1h15m", "signal", 'name = "occlusion"\nvalue = false'), ("1h16m", "clear_alarm", ""),
+    ("1h17m", "start", ""), ("1h40m", "press", ""), ("1h40m30s", "crash", ""),
+    ("1h45m", "restart", ""), ("1h46m", "start", ""), ("2h10m", "press", "")])
+
+
+@pytest.fixture(scope="module")
+def short_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_log(tmp_path_factory.mktemp("hl7"), SHORT, "short")
+
+
+@pytest.fixture(scope="module")
+def short_messages(short_db: Path) -> list[dict[str, Any]]:
+    return parsed(short_db)
 
 
 def parsed(db: Path) -> list[dict[str, Any]]:
@@ -60,9 +105,15 @@ def expected_dose_events(rows: list[dict[str, Any]]) -> list[tuple[str, str, str
     return out
 
 
-def test_every_message_parses_and_names_the_right_event(episode_db: Path) -> None:
-    messages = parsed(episode_db)
-    rows = rows_of(episode_db)
+def test_every_message_parses_and_names_the_right_event(
+        short_db: Path, short_messages: list[dict[str, Any]]) -> None:
+    messages = short_messages
+    rows = rows_of(short_db)
+    # the log has every source and every ending the messages must tell apart
+    assert {r["source"] for r in rows if r["type"] == "dose_started"} == \
+        {"pca", "loading", "clinician"}
+    assert {r["completion"] for r in rows if r["type"] == "dose_ended"} >= \
+        {"complete", "interrupted"}
     doses = [(m["kind"], m["source"]) for m in messages if m["source"] != "primary"]
     assert doses == [(k, s) for k, s, _ in expected_dose_events(rows)]
     codes = {"start": "197288", "stop": "197290", "complete": "197292"}
@@ -74,12 +125,13 @@ def test_every_message_parses_and_names_the_right_event(episode_db: Path) -> Non
         assert (before == "start") != (after == "start")
 
 
-def test_messages_are_pcd10_oru_r42(episode_db: Path) -> None:
-    messages = parsed(episode_db)
+def test_messages_are_pcd10_oru_r42(short_messages: list[dict[str, Any]]) -> None:
+    messages = short_messages
     assert {m["msh9"] for m in messages} == {"ORU^R42^ORU_R01"}
     assert {m["version"] for m in messages} == {"2.6"}
     assert {m["profile"] for m in messages} == {PROFILE}
     assert len({m["id"] for m in messages}) == len(messages)
+    assert all(m["obx_time"] == m["time"] for m in messages)
 
 
 def test_buffered_events_keep_their_original_times(tmp_path: Path) -> None:
@@ -100,14 +152,11 @@ def test_buffered_events_keep_their_original_times(tmp_path: Path) -> None:
     assert times[1] < restart_time
 
 
-def test_interrupted_and_alarm_stops_say_why(tmp_path: Path) -> None:
-    restart = parsed(example_log(tmp_path, "restart_during_dose"))
-    cut = [m for m in restart if m["kind"] == "stop"]
-    assert [m["reason"] for m in cut] == ["^pump-stopped-powered-off"]
-    assert cut[0]["total_ml"] > 0
-    occlusion = parsed(example_log(tmp_path, "occlusion"))
-    stopped = [m for m in occlusion if m["kind"] == "stop" and m["source"] == "pca"]
-    assert [m["reason"] for m in stopped] == ["^pump-stopped-alarming"]
+def test_interrupted_and_alarm_stops_say_why(short_messages: list[dict[str, Any]]) -> None:
+    stopped = [m for m in short_messages if m["kind"] == "stop" and m["source"] == "pca"]
+    assert [m["reason"] for m in stopped] == ["^pump-stopped-alarming",
+                                              "^pump-stopped-powered-off"]
+    assert all(0 < m["total_ml"] < 1.0 for m in stopped)
 
 
 def test_a_completed_dose_reports_its_volume(tmp_path: Path) -> None:
@@ -118,7 +167,7 @@ def test_a_completed_dose_reports_its_volume(tmp_path: Path) -> None:
 
 
 def test_the_file_survives_being_read_with_universal_newlines(tmp_path: Path) -> None:
-    db = example_log(tmp_path, "dose_limit_kvo")
+    db = example_log(tmp_path, "postop_morphine")
     path = tmp_path / "events.hl7"
     with open(path, "w", encoding="utf-8", newline="") as out:
         n = export("hl7", rows_of(db), out)
