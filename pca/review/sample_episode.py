@@ -1,9 +1,11 @@
 """A multi-day PCA episode as scenario TOML, for the report benchmark and the review tests.
 
 Post-operative morphine at home: a loading dose, a small basal, presses through the days
-(more by day than by night, some too early, an afternoon of bad pain that meets the dose
-limit), a daily syringe change, an occlusion, a wrong PIN and a reprogramming, a low
-battery and a crash and restart. The same arguments always give the same file.
+(more by day than by night, some too early), a daily syringe change; on the first day an
+occlusion, a wrong PIN and a reprogramming; on the second an afternoon of bad pain that meets
+the dose limit, a loading dose and a clinician bolus, a low battery and a crash and restart.
+Two days hold every kind of event; the days after are ordinary ones. The same arguments
+always give the same file.
 """
 
 from __future__ import annotations
@@ -66,23 +68,25 @@ def episode_toml(days: int = 7, *, seed: int = 8) -> str:
                 steps.append((t + rng.uniform(60, 300), "press", {}))
             hour = (t - base) / 3600 % 24  # hours since 08:00
             t += rng.uniform(1800, 5400) if hour < 14 else rng.uniform(5400, 12600)
-        if day == 1:  # a bad afternoon: pressing at every lockout until the limit holds
+        if day == 0:
+            # 11:00 a kinked line: occlusion, fixed, cleared by the nurse, restarted
+            steps += [(base + 3 * 3600, "signal", {"name": "occlusion", "value": True}),
+                      (base + 3 * 3600 + 600, "signal", {"name": "occlusion", "value": False}),
+                      (base + 3 * 3600 + 900, "clear_alarm", {}),
+                      (base + 3 * 3600 + 960, "start", {})]
+            # 14:00 the review visit: a wrong PIN, then the pump is re-programmed
+            steps += [(base + 6 * 3600, "stop", {}),
+                      (base + 6 * 3600 + 30, "program", {"pin": "000000"}),
+                      (base + 6 * 3600 + 60, "program", {}),
+                      (base + 6 * 3600 + 90, "start", {})]
+        if day == 1:
+            # 14:00 a bad afternoon: pressing at every lockout until the limit holds
             for k in range(12):
                 steps.append((base + 6 * 3600 + k * 600, "press", {}))
             # the nurse re-loads at the peak (SR-2 cuts the dose where the window is full)
             steps += [(base + 8 * 3600 + 300, "loading_dose", {}),
                       (base + 9 * 3600, "clinician_bolus", {"amount": 1.0})]
-        if day == 2:  # kinked line: occlusion, fixed, cleared by the nurse, restarted
-            steps += [(base + 3 * 3600, "signal", {"name": "occlusion", "value": True}),
-                      (base + 3 * 3600 + 600, "signal", {"name": "occlusion", "value": False}),
-                      (base + 3 * 3600 + 900, "clear_alarm", {}),
-                      (base + 3 * 3600 + 960, "start", {})]
-            # a wrong PIN, then the review visit re-programs the pump
-            steps += [(base + 6 * 3600, "stop", {}),
-                      (base + 6 * 3600 + 30, "program", {"pin": "000000"}),
-                      (base + 6 * 3600 + 60, "program", {}),
-                      (base + 6 * 3600 + 90, "start", {})]
-        if day == 3:  # the battery runs low in the evening; a power loss in the night
+            # 20:00 the battery runs low; 03:00 a power loss; 07:00 a fresh battery
             steps += [(base + 12 * 3600, "signal", {"name": "battery_low", "value": True}),
                       (base + 19 * 3600, "crash", {}), (base + 19 * 3600 + 420, "restart", {}),
                       (base + 19 * 3600 + 480, "start", {}),

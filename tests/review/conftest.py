@@ -9,9 +9,9 @@ from review_testkit import make_log
 
 from pca.review.sample_episode import episode_toml
 
-# Four days reach everything the sample has (loading dose at the limit, clinician bolus,
-# occlusion, restart) in a few seconds; the 7-day episode is the benchmark's.
-TEST_DAYS = 4
+# Two days hold every kind of event the sample has (occlusion, wrong PIN, reprogramming, the
+# dose limit, loading and clinician doses, low battery, restart); the 7 days are the benchmark's.
+TEST_DAYS = 2
 
 
 @pytest.fixture(scope="session")
