@@ -76,8 +76,10 @@ def _d(when: datetime) -> float:
     return float(mdates.date2num(when))
 
 
-def _time_axis(ax: object, window: Window) -> None:
+def _time_axis(ax: object, window: Window, *, label: bool = True) -> None:
     ax.xaxis_date()  # type: ignore[attr-defined]
+    if label:
+        ax.set_xlabel("time (UTC)")  # type: ignore[attr-defined]
     locator = mdates.AutoDateLocator(minticks=4, maxticks=12)
     ax.xaxis.set_major_locator(locator)  # type: ignore[attr-defined]
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[attr-defined]
@@ -212,7 +214,7 @@ def dose_chart(ep: Episode, journal: Sequence[JournalEntry], deliveries: Sequenc
         labels.append("KVO (limit reached)")
     if handles:
         top.legend(handles, labels, loc="lower right", fontsize="small")
-    _time_axis(top, window)
+    _time_axis(top, window, label=False)
 
     bottom.set_title(f"Given since the start of the period, by source, {unit}")
     inside = [e for e in journal if window.has(e.wall) and e.drug_amount is not None]

@@ -522,6 +522,7 @@ def _write_pdf(report: Report, path: Path) -> None:
         first: list[Line] = []
         if not report.verdict.ok:
             first += [("b", line) for line in _wrap(integrity_text(report.verdict), 120)]
+            first.append(("p", ""))
         first += [("h", report.title)] + [("p", line) for line in report.meta] + [("p", "")]
         out.flow(first)
         for section in report.sections:
