@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 PINOUT_ENV = "PCA_PINOUT"
 SYSTEM_PINOUT = Path("/etc/pca/pinout.toml")
-REPO_PINOUT = Path(__file__).resolve().parent / "data" / "pinout.toml"  # packaged copy of hardware/pinout.toml
+# A packaged copy of hardware/pinout.toml (a symlink in the repository).
+REPO_PINOUT = Path(__file__).resolve().parent / "data" / "pinout.toml"
 
 # The 40-pin header exposes BCM GPIO 0-27 on every Pi model we support.
 HEADER_GPIOS = range(28)
