@@ -39,7 +39,7 @@ def main(args: Any) -> int:
         print(f"pca sim: {err}; choose another file with --db", file=sys.stderr)
         return 2
     try:
-        PumpSimApp(world).run()
+        PumpSimApp(world, speed=int(getattr(args, "speed", None) or 1)).run()
     finally:
         world.close()
     print(f"pca sim: event log in {db} (pca log tail --db {db})")

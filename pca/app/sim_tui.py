@@ -76,6 +76,7 @@ class PumpSimApp(App[int]):
         self.note = ""  # the last thing the simulator itself says (not the pump)
         self._timer: Timer | None = None
         self._last_real_ns = 0
+        self._shown: dict[str, Text | str] = {}  # redraw a panel only when it changed
 
     def compose(self) -> ComposeResult:
         yield Static(id="status")
@@ -153,7 +154,9 @@ class PumpSimApp(App[int]):
             "therapy": _therapy(view), "alarms": _alarms(view),
             "events": _events(view.recent, self._event_rows())}
         for name, content in parts.items():
-            self.query_one(f"#{name}", Static).update(content)
+            if self._shown.get(name) != content:
+                self._shown[name] = content
+                self.query_one(f"#{name}", Static).update(content)
 
     def _event_rows(self) -> int:
         return max(1, self.query_one("#events", Static).content_size.height)
@@ -161,7 +164,8 @@ class PumpSimApp(App[int]):
     def _status(self, view: View) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append("PCA SIMULATOR - not for clinical use", style="bold")
-        text.append(f"  time {_hms(view.t_ns // NS_PER_S)}  speed {self.speed}x (t)\n")
+        clock = time.strftime("%H:%M:%S", time.localtime(view.wall_ns / NS_PER_S))
+        text.append(f"  {clock} (+{_hms(view.t_ns // NS_PER_S)})  speed {self.speed}x (t)\n")
         if view.demo_pin is not None:
             text.append(f"demo PIN {view.demo_pin} — simulation only",
                         style="bold black on yellow")

@@ -140,6 +140,6 @@ def test_the_timer_advances_virtual_time_by_real_time_x_speed(tmp_path: Path) ->
         real[0] += 10 * 10**9  # a stalled terminal: capped at 0.25 s, no 100-minute jump
         app._frame()
         assert sim.world.now_ns - start == 30 * 10**9 + 150 * 10**9
-        assert "time 00:03:00" in sim.widget("status")
+        assert "(+00:03:00)" in sim.widget("status")
 
     run_sim(tmp_path / "sim.db", body)
