@@ -10,7 +10,6 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.timer import Timer
 from textual.widgets import Static
 
 from pca.app.sim_world import LINES, SimWorld, View
@@ -74,7 +73,6 @@ class PumpSimApp(App[int]):
         self.real_clock_ns = real_clock_ns
         self.speed = speed if speed in SPEEDS else SPEEDS[0]
         self.note = ""  # the last thing the simulator itself says (not the pump)
-        self._timer: Timer | None = None
         self._last_real_ns = 0
         self._shown: dict[str, Text | str] = {}  # redraw a panel only when it changed
 
@@ -101,7 +99,7 @@ class PumpSimApp(App[int]):
         self.refresh_view()
         if self.realtime:
             self._last_real_ns = self.real_clock_ns()
-            self._timer = self.set_interval(FRAME_S, self._frame)
+            self.set_interval(FRAME_S, self._frame)
 
     # ---- time ----------------------------------------------------------------------------
     def _frame(self) -> None:
