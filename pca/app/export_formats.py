@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import IO, Any
 
 FORMATS = ("fhir", "hl7")
+
+
+def log_id(db: str | Path) -> str:
+    """The id a log's exports carry, from its first event: pass it as `episode_id` when the
+    rows are a --since/--until slice, so every slice names the same log and patients."""
+    from pca.review.episode import episode_id_of
+    from pca.store.eventlog import export_rows
+
+    # The generator is dropped at once after its first row, which closes its connection.
+    return episode_id_of(next(export_rows(db), None))
 
 
 def export(fmt: str, rows: Iterable[dict[str, Any]], out: IO[str], *,

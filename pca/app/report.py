@@ -24,6 +24,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="report file to write: .html (or .pdf for a PDF only)")
     parser.add_argument("--since", help=f"ISO 8601 wall time, inclusive ({USAGE_EXAMPLE})")
     parser.add_argument("--until", help="ISO 8601 wall time, exclusive")
+    parser.add_argument("--episode", type=int, metavar="N",
+                        help="patient episode of the log to report (default: the last one)")
     parser.add_argument("--pdf", nargs="?", const="", metavar="PATH",
                         help="also write a PDF for the patient record (default: --out with .pdf)")
     return parser
@@ -57,7 +59,7 @@ def _check_db(db: Path) -> None:
 
 
 def run(argv: list[str]) -> int:
-    """`pca report --db PATH --out FILE [--since T] [--until T] [--pdf [PATH]]`."""
+    """`pca report --db PATH --out FILE [--since T] [--until T] [--episode N] [--pdf [PATH]]`."""
     args = _parser().parse_args(argv)
     try:
         db = Path(args.db)
@@ -72,12 +74,14 @@ def run(argv: list[str]) -> int:
         for target in targets:
             if not target.parent.is_dir():
                 raise ReportError(f"cannot write {target}: no such directory {target.parent}")
-        from pca.review.report import build_report, write
+        from pca.review.report import ReportInputError, build_report, write
 
         try:
-            report = build_report(db, since, until)
+            report = build_report(db, since, until, episode=args.episode)
             for target in targets:
                 write(report, target)
+        except ReportInputError as err:
+            raise ReportError(str(err)) from None
         except (sqlite3.Error, ValueError, KeyError) as err:
             raise ReportError(f"--db {db}: the log cannot be read as a pca event log "
                               f"({type(err).__name__}: {err})") from None

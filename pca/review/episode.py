@@ -122,6 +122,9 @@ class Delivery:
     ending: str | None = None
     upper_bound: bool = False
     logged_ml: float | None = None
+    # First seq of the patient episode this belongs to (the log's first row, or a new_patient
+    # row): the store numbers patient episodes by the same rows.
+    patient_seq: int = 1
 
     @property
     def is_dose(self) -> bool:
@@ -196,6 +199,8 @@ class Episode:
     clock_changes: list[LogEvent]
     journal: list[JournalEntry]
     pump: dict[str, Any]
+    # (first seq, wall) of each patient episode in these rows: a new_patient row starts one.
+    patients: list[tuple[int, datetime]] = field(default_factory=list)
 
     def totals_ml(self) -> dict[str, float]:
         """mL made per source, from the motor journal."""
@@ -256,6 +261,7 @@ class _Builder:
         self.clock_changes: list[LogEvent] = []
         self.journal: list[JournalEntry] = []
         self.pump: dict[str, Any] = {}
+        self.patients: list[tuple[int, datetime]] = []
         self.dose: Delivery | None = None
         self.infusion: Delivery | None = None
         self.rates: dict[str, float] = {}
@@ -267,6 +273,7 @@ class _Builder:
         wall = parse_wall(str(row["wall"]))
         if self.first_row is None:
             self.first_row = row
+            self.patients.append((seq, wall))
         self.count += 1
         self.last_seq, self.end = seq, wall
         recovery = kind == "restarted" or (kind == "delivery" and bool(row.get("assumed"))) \
@@ -285,7 +292,7 @@ class _Builder:
     def _open(self, source: str, seq: int, wall: datetime, actor: str, *,
               rate_ml_h: float | None = None, planned_ml: float | None = None) -> Delivery:
         item = Delivery(source, seq, wall, actor, self.rx, rate_ml_h=rate_ml_h,
-                        planned_ml=planned_ml)
+                        planned_ml=planned_ml, patient_seq=self.patients[-1][0])
         self.deliveries.append(item)
         if item.is_dose:
             self.dose = item
@@ -390,6 +397,8 @@ class _Builder:
     def _on_new_patient(self, row: Mapping[str, Any], seq: int, wall: datetime,
                         actor: str) -> None:
         self.rx = None
+        if self.patients[-1][0] != seq:
+            self.patients.append((seq, wall))
 
     def _on_pump_initialised(self, row: Mapping[str, Any], seq: int, wall: datetime,
                              actor: str) -> None:
@@ -449,7 +458,18 @@ class _Builder:
             prescriptions=self.prescriptions, deliveries=self.deliveries,
             requests=self.requests, alarms=self.alarms, clinician_actions=self.clinician,
             restarts=self.restarts, clock_changes=self.clock_changes, journal=self.journal,
-            pump=self.pump)
+            pump=self.pump, patients=self.patients)
+
+
+def patient_episodes(rows: Iterable[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+    """The rows split into patient episodes, as the store counts them: the first from the
+    log's first row, each next one from a `new_patient` row."""
+    out: list[list[Mapping[str, Any]]] = []
+    for row in rows:
+        if not out or row["type"] == "new_patient":
+            out.append([])
+        out[-1].append(row)
+    return out
 
 
 def build_episode(rows: Iterable[Mapping[str, Any]], *, episode_id: str | None = None) -> Episode:

@@ -45,7 +45,7 @@ EVENT_SYSTEM = "urn:pca:event"
 SOURCE_SYSTEM = "urn:pca:delivery-source"
 AUDIT_SYSTEM = "urn:pca:audit-event-type"
 UCUM_OF_UNIT = {"mg": "mg", "mcg": "ug", "ml": "mL"}
-SUBJECT = {"display": "the patient of this pump episode (the pump does not record identity)"}
+PATIENT_SYSTEM = "urn:pca:patient-episode"
 
 # DICOM audit codes for authorisation (SR-6); programming has no standard code, so ours.
 AUTH = {"system": DICOM, "code": "110114", "display": "User Authentication"}
@@ -134,6 +134,14 @@ def _medication(drug: str, unit: str, conc: float) -> dict[str, Any]:
     }
 
 
+def _subject(ep: Episode, patient_seq: int) -> dict[str, Any]:
+    """The pump knows no patient identity, only that a new patient starts a new episode: the
+    receiving system links this identifier to its patient."""
+    since = next((iso(w) for s, w in ep.patients if s == patient_seq), "?")
+    return {"identifier": {"system": PATIENT_SYSTEM, "value": f"{ep.episode_id}:{patient_seq}"},
+            "display": f"the patient of the pump from {since} (the pump records no identity)"}
+
+
 def _status(item: Delivery) -> str:
     if item.ending is None:
         return "in-progress"
@@ -170,7 +178,7 @@ def _administration(ep: Episode, item: Delivery, device_url: str,
         "resourceType": "MedicationAdministration",
         "identifier": [_identifier(ep.episode_id, item.start_seq)],
         "status": _status(item),
-        "subject": SUBJECT,
+        "subject": _subject(ep, item.patient_seq),
         "effectivePeriod": period,
         "performer": [{"actor": {"display": performer}}],
         "device": [{"reference": device_url}],

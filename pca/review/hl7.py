@@ -113,7 +113,8 @@ def message_of(ep: Episode, event: PumpEvent, control_id: str, created: datetime
     m.msh.msh_21 = PROFILE
     order = m.add_group("ORU_R01_PATIENT_RESULT").add_group("ORU_R01_ORDER_OBSERVATION")
     order.obr.obr_1 = "1"
-    order.obr.obr_3 = f"{ep.episode_id}^PCA_PUMP"
+    # The pump's own order number: the log and the patient episode (a new patient, a new one).
+    order.obr.obr_3 = f"{ep.episode_id}:{item.patient_seq}^PCA_PUMP"
     order.obr.obr_4 = MDS
     order.obr.obr_7 = hl7_time(event.wall)
 

@@ -32,6 +32,9 @@ from pca.review.episode import (
     Episode,
     LogEvent,
     build_episode,
+    episode_id_of,
+    parse_wall,
+    patient_episodes,
 )
 from pca.store.eventlog import export_rows
 from pca.store.verify import Verdict, verify
@@ -42,6 +45,10 @@ COMPLETION_TEXT = {
     "complete": "complete", "truncated": "cut at the dose limit", "stopped": "stopped",
     "interrupted": "stopped by an alarm", "restart": "interrupted by a restart", None: "running",
 }
+
+
+class ReportInputError(ValueError):
+    """A request the log cannot answer (e.g. a patient episode it does not have)."""
 
 
 @dataclass
@@ -267,10 +274,17 @@ def integrity_text(verdict: Verdict) -> str:
 
 
 def build_report(db: Path, since: datetime | None = None, until: datetime | None = None, *,
-                 now: datetime | None = None) -> Report:
-    """Read the log (all of it: the state before --since matters) and lay out the report."""
+                 episode: int | None = None, now: datetime | None = None) -> Report:
+    """Read one patient episode of the log (all of it: the state before --since matters) and
+    lay out the report. By default the last episode: one report never mixes two patients."""
     verdict = verify(db)
-    ep = build_episode(export_rows(db))
+    rows = list(export_rows(db))
+    episodes = patient_episodes(rows) or [[]]
+    if episode is not None and not 1 <= episode <= len(episodes):
+        raise ReportInputError(f"--episode {episode}: the log holds {len(episodes)} patient "
+                               f"episode{'s' if len(episodes) > 1 else ''}")
+    chosen = episode or len(episodes)
+    ep = build_episode(episodes[chosen - 1], episode_id=episode_id_of(rows[0] if rows else None))
     start = since or ep.start or (now or datetime.now(UTC))
     # Half-open window; one millisecond past the last event keeps that event inside.
     end = until or ((ep.end + timedelta(milliseconds=1)) if ep.end else start + timedelta(hours=1))
@@ -285,6 +299,12 @@ def build_report(db: Path, since: datetime | None = None, until: datetime | None
             f"Period reviewed: {when(window.start)} to {when(window.end)} UTC "
             f"({duration((window.end - window.start).total_seconds())}). Drug: {drug}.",
             f"Generated {when(now or datetime.now(UTC))} UTC. All times are UTC."]
+    if len(episodes) > 1:
+        starts = ", ".join(f"{i} from {when(parse_wall(str(e[0]['wall'])))}"
+                           for i, e in enumerate(episodes, 1))
+        meta.insert(0, f"This log holds {len(episodes)} patient episodes (a new patient starts "
+                       f"one): {starts}. This report covers episode {chosen} only; "
+                       "--episode N reports another.")
     journal, deliveries = ep.journal, ep.deliveries
     sections = [
         _totals(ep, window),

@@ -157,3 +157,21 @@ def test_bundle_json_is_plain_json(tmp_path: Path) -> None:
     methods = [e["resource"]["dosage"]["method"]["coding"][0]["code"] for e in data["entry"]
                if e["resource"]["resourceType"] == "MedicationAdministration"]
     assert "basal" not in methods and methods.count("clinician") == 1
+
+
+def test_a_slice_of_the_log_keeps_the_log_s_ids(tmp_path: Path) -> None:
+    from pca.app.export_formats import log_id
+
+    db = example_log(tmp_path, "postop_morphine")
+    rows = rows_of(db)
+    whole, part = io.StringIO(), io.StringIO()
+    export("fhir", rows, whole)
+    export("fhir", [r for r in rows if r["wall"] >= "2026-03-01T08:10:00Z"], part,
+           episode_id=log_id(db))
+    ids = {e.fullUrl for e in Bundle.parse_raw(whole.getvalue()).entry}
+    later = Bundle.parse_raw(part.getvalue()).entry
+    device = next(e for e in later if e.resource.resource_type == "Device")
+    assert device.fullUrl in ids
+    starts = {e.fullUrl for e in later if e.resource.resource_type == "MedicationAdministration"
+              and e.resource.dosage.method.coding[0].code == "pca"}
+    assert starts <= ids and len(starts) == 2

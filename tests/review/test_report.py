@@ -134,3 +134,55 @@ def test_out_with_pdf_suffix_writes_only_a_pdf(
     assert code == 0
     assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
     assert not (tmp_path / "r.html").exists()
+
+
+TWO_PATIENTS = """
+name = "two patients on one pump"
+start = "2026-03-01T08:00:00Z"
+clinician_pin = "482916"
+end = "3h"
+
+[prescription]
+drug = "morphine"
+concentration_per_ml = 1.0
+dose_unit = "mg"
+basal_rate_per_h = 0.5
+pca_dose = 1.0
+lockout_min = 10
+dose_limit = 8.0
+dose_limit_window_h = 4
+""" + "\n".join(f'[[step]]\nat = "{at}"\ndo = "{do}"\n' for at, do in [
+    ("0s", "program"), ("5s", "start"), ("10m", "press"), ("30m", "press"), ("1h", "stop"),
+    ("1h1m", "new_patient"), ("1h2m", "program"), ("1h3m", "start"), ("1h30m", "press")])
+
+
+def test_one_report_never_mixes_two_patients(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from review_testkit import make_log
+
+    db = make_log(tmp_path, TWO_PATIENTS, "two")
+    last, first = tmp_path / "last.html", tmp_path / "first.html"
+    assert report(capsys, "--db", str(db), "--out", str(last))[0] == 0
+    page = last.read_text(encoding="utf-8")
+    assert "This log holds 2 patient episodes" in page and "covers episode 2 only" in page
+    assert "PCA button: 1 requests, 1 given" in page
+    assert report(capsys, "--db", str(db), "--out", str(first), "--episode", "1")[0] == 0
+    assert "PCA button: 2 requests, 2 given" in first.read_text(encoding="utf-8")
+    code, _, err = report(capsys, "--db", str(db), "--out", str(last), "--episode", "3")
+    assert code == 2 and "--episode 3: the log holds 2 patient episodes" in err
+
+
+def test_fhir_subjects_tell_two_patients_apart(tmp_path: Path) -> None:
+    import io
+
+    from fhir.resources.bundle import Bundle
+    from review_testkit import make_log
+
+    from pca.app.export_formats import export
+
+    out = io.StringIO()
+    export("fhir", rows_of(make_log(tmp_path, TWO_PATIENTS, "two")), out)
+    bundle = Bundle.parse_raw(out.getvalue())
+    subjects = {e.resource.subject.identifier.value: 0 for e in bundle.entry
+                if e.resource.resource_type == "MedicationAdministration"}
+    assert len(subjects) == 2
