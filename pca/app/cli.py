@@ -35,6 +35,9 @@ def _scenario(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace],
 def _sim(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     parser.add_argument("--headless", action="store_true",
                         help="replay the demo scenario and print its summary")
+    parser.add_argument("--db", help="event log of the simulated pump (default ./pca-sim.db)")
+    parser.add_argument("--speed", type=int, choices=[1, 10, 60, 600], default=1,
+                        help="starting speed of virtual time")
 
     def run(args: argparse.Namespace) -> int:
         from pca.app import sim

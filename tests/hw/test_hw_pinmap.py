@@ -18,7 +18,7 @@ from pca.hw.pinmap import (
     parse_pinmap,
 )
 
-HARDWARE = REPO_PINOUT.parent
+HARDWARE = Path(__file__).resolve().parents[2] / "hardware"
 
 
 @pytest.fixture
