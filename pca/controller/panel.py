@@ -16,7 +16,7 @@ edit), messages after a few seconds. No entry is ever pre-filled.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Protocol
@@ -617,7 +617,15 @@ class FrontPanel:
 
     def render(self, now_ns: int) -> list[str]:
         lines = [fit(line) for line in self.screen.render(now_ns)][:ROWS]
-        return lines + [""] * (ROWS - len(lines))
+        lines += [""] * (ROWS - len(lines))
+        if isinstance(self.screen, Menu):
+            # A high-priority alarm that starts while a clinician is in the menu is named
+            # on the screen they are looking at, not only on the home screen.
+            alarms = self.host.panel_view().alarms
+            if alarms and PRIORITY.get(alarms[0]) == "high":
+                short = ALARM_SHORT.get(alarms[0], alarms[0].upper())
+                lines[0] = fit(short if len(short) >= WIDTH else "!" + short)
+        return lines
 
     def next_deadline_ns(self) -> int | None:
         """When the current screen gives up by itself (for a loop that sleeps until then)."""
@@ -1103,6 +1111,8 @@ class FrontPanel:
             back_label="no"))
 
 
-def highest_first(names: Sequence[str]) -> tuple[str, ...]:
-    """Alarm names ordered by priority (high first), then by name."""
-    return tuple(sorted(names, key=lambda n: (-RANK[PRIORITY.get(n, "low")], n)))
+def highest_first(names: Sequence[str], present: Collection[str] = ()) -> tuple[str, ...]:
+    """Alarm names by priority (high first); within one, those whose condition is still
+    present before latched ones already resolved; then by name."""
+    return tuple(sorted(names, key=lambda n: (-RANK[PRIORITY.get(n, "low")], n not in present,
+                                              n)))

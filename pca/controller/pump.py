@@ -493,8 +493,10 @@ class Pump:
     def panel_view(self) -> PanelView:
         snap = self.snapshot()
         reservoir_ml = float(Fraction(snap.reservoir_steps) / self.profile.steps_per_ml)
+        present = {a.name for a in self.alarms.active.values() if a.condition}
         return PanelView(snap.state, snap.rate_ml_h, max(0.0, reservoir_ml),
-                         highest_first(snap.alarms), snap.silenced, self.rx, self.library)
+                         highest_first(snap.alarms, present), snap.silenced, self.rx,
+                         self.library)
 
     def pin_status(self) -> PinStatus:
         until = self.pins.locked_until_ns()

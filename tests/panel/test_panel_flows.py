@@ -285,6 +285,14 @@ def test_silence_and_clear_alarms_from_the_menu(running: PanelRig) -> None:
     assert rig.pump.state == "stopped"
 
 
+def test_a_high_alarm_is_named_on_the_menu_too(running: PanelRig) -> None:
+    running.put(Sensor("air_in_line", True))
+    assert running.screen.splitlines()[0] == "AIR IN LINE:re-prime"
+    running.put(Sensor("air_in_line", False), Sensor("door_open", True))
+    assert running.screen.splitlines()[0] == "!DOOR OPEN: close it"
+    assert "1 Stop" in running.screen or "1 Start" in running.screen
+
+
 def test_silence_from_the_locked_home_screen_needs_no_pin(running: PanelRig) -> None:
     running.keys("*")
     running.put(Sensor("occlusion", True))
