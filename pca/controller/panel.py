@@ -583,6 +583,7 @@ class FrontPanel:
         self._last_key_ns = 0
         self._now = 0
         self._heard: list[tuple[str, Mapping[str, Any]]] | None = None
+        self.render_error: str | None = None  # the last drawing fault, for the daemon to report
 
     # ---- what the pump calls -------------------------------------------------------------
     def key(self, key: str, now_ns: int) -> None:
@@ -598,8 +599,14 @@ class FrontPanel:
         """Screen timeouts and the display; called every control tick."""
         self._now = now_ns
         self._expire(now_ns)
-        if self.display is not None:
-            self.display.show(self.render(now_ns), now_ns)
+        if self.display is None:
+            return
+        try:
+            lines = self.render(now_ns)
+        except Exception as err:  # drawing must never stop the control loop
+            self.render_error = f"{type(err).__name__}: {err}"
+            lines = ["DISPLAY FAULT", "Delivery is not", "affected. Call", "service."]
+        self.display.show(lines, now_ns)
 
     def pending(self, item: PendingPrescription | PendingLibrary, now_ns: int) -> None:
         """A pharmacy file arrived (the pump has logged it); the newest one waits here."""

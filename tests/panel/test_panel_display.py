@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -192,3 +193,17 @@ def test_a_missing_rplcd_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(builtins, "__import__", no_rplcd)
     with pytest.raises(RuntimeError, match=r"pip install 'pca\[pi\]'"):
         LcdDisplay(threaded=False)
+
+
+def test_a_drawing_fault_never_stops_the_control_loop(tmp_path: Path) -> None:
+    from panel_rig import PanelRig
+
+    rig = PanelRig(tmp_path / "events.db")
+
+    def broken() -> list[str]:
+        raise ValueError("bad frame")
+
+    rig.pump.panel.home_lines = broken  # type: ignore[method-assign]
+    rig.wait(1)
+    assert rig.screen.startswith("DISPLAY FAULT")
+    assert rig.pump.panel.render_error == "ValueError: bad frame"
