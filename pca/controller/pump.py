@@ -122,6 +122,7 @@ class Segment:
     start_count: int  # motor count at the segment's start
     target: int | None  # steps of a dose; None for basal/KVO
     chunk: int  # steps per write-ahead grant
+    rate_ml_h: float  # for display and trace only
     limit: int  # motor may step up to this absolute count
     recorded: int = 0  # steps of this segment already in the ledger and the log
 
@@ -800,7 +801,8 @@ class Pump:
         chunk = max(chunk, math.ceil(per_s * GRANT_MIN_NS / NS_PER_S))
         chunk = min(chunk, max(1, math.floor(per_s * GRANT_MAX_NS / NS_PER_S)))
         count = self.motor.count(self._now)
-        self.seg = Segment(source, rate, count, target, max(1, chunk), limit=count)
+        self.seg = Segment(source, rate, count, target, max(1, chunk), float(rate_ml_h),
+                           limit=count)
         self._grant(self._now, count)
 
     def _end_segment(self, *, halt: bool) -> int:
@@ -1021,7 +1023,7 @@ class Pump:
         if self.seg is not None:
             made = min(self.motor.count(now), self.seg.limit) - self.seg.start_count
             delivered[self.seg.source] += made - self.seg.recorded
-            rate = float(self.seg.rate.per_s * 3600 / self.profile.steps_per_ml)
+            rate = self.seg.rate_ml_h
         left = self._syringe_steps - self._syringe_used - self._unrecorded(now)
         lockout_end = self.ledger.lockout_ends_ns()
         lockout_left = max(0, (lockout_end or now) - now) / NS_PER_S
