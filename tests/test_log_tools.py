@@ -177,3 +177,16 @@ def test_csv_export_gives_volumes_in_ml_and_in_the_drug_unit(
     started = next(r for r in rows if r["type"] == "dose_started")
     assert float(started["amount_ml"]) == 0.5  # 1 mg at 2 mg/mL
     assert float(started["amount_drug"]) == 1.0 and started["drug_unit"] == "mg"
+
+
+def test_log_export_routes_fhir_and_hl7_and_report_runs(logged: Path, tmp_path: Path) -> None:
+    fhir = pca_log("export", "--db", str(logged), "--format", "fhir")
+    assert fhir.returncode == 0, fhir.stderr
+    assert json.loads(fhir.stdout)["resourceType"] == "Bundle"
+    hl7 = pca_log("export", "--db", str(logged), "--format", "hl7")
+    assert hl7.returncode == 0 and hl7.stdout.startswith("MSH|")
+    out = tmp_path / "r.html"
+    report = subprocess.run([sys.executable, "-m", "pca.app.cli", "report", "--db", str(logged),
+                             "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert report.returncode == 0, report.stderr
+    assert out.read_text().lstrip().lower().startswith("<!doctype html")

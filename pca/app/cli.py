@@ -13,6 +13,10 @@ DELEGATED: dict[tuple[str, ...], str] = {
     ("bench", "log"): "pca.app.bench",
     ("bench", "scenario"): "pca.app.bench",
     ("hw", "selftest"): "pca.app.hw_selftest",
+    ("bench", "report"): "pca.review.bench",
+    ("report",): "pca.app.report",
+    ("rx",): "pca.app.rx",
+    ("pin",): "pca.app.pin",
 }
 
 
@@ -53,7 +57,7 @@ def _log(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]
     verify.add_argument("--db", required=True)
     export = sub.add_parser("export", help="export events (jsonl or csv)")
     export.add_argument("--db", required=True)
-    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("--format", choices=["jsonl", "csv", "fhir", "hl7"], default="jsonl")
     export.add_argument("--since", help="ISO 8601 wall time, inclusive")
     export.add_argument("--until", help="ISO 8601 wall time, exclusive")
     export.add_argument("--out", help="file to write (default: stdout)")
@@ -108,8 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         runners[name] = build(sub.add_parser(name, help=help_text))
     for group in dict.fromkeys(prefix[0] for prefix in DELEGATED):
         if group not in runners:
-            names = " | ".join(p[1] for p in DELEGATED if p[0] == group)
-            sub.add_parser(group, help=f"{group} {names} ...")
+            names = " | ".join(p[1] for p in DELEGATED if p[0] == group and len(p) > 1)
+            sub.add_parser(group, help=f"{group} {names} ..." if names else f"{group} ...")
     args = parser.parse_args(argv)
     if args.command not in runners:
         parser.error(f"unknown {args.command} subcommand; try: pca " + " | pca ".join(

@@ -26,6 +26,14 @@ class MotorConfig:
 
 
 @dataclass(frozen=True)
+class DisplayConfig:
+    kind: str = "lcd"  # lcd (HD44780 over I2C), sim or none
+    address: int = 0x27
+    port: int = 1
+    expander: str = "PCF8574"
+
+
+@dataclass(frozen=True)
 class Config:
     source: str = "(built-in defaults)"
     database: Path = Path("/var/lib/pca/events.db")
@@ -33,11 +41,16 @@ class Config:
     drug_library: Path | None = None  # None: the built-in library
     pin_factory: str | None = None  # None: $PCA_PIN_FACTORY, else lgpio
     tick_ms: int = 50
+    pepper: Path = Path("/etc/pca/pepper")
+    rx_spool: Path = Path("/var/lib/pca/rx-pending")
+    rx_watch: tuple[Path, ...] = ()  # e.g. the USB stick's mount point
     profile: PumpProfile = field(default_factory=PumpProfile)
     motor: MotorConfig = field(default_factory=MotorConfig)
+    display: DisplayConfig = field(default_factory=DisplayConfig)
 
 
-TOP_KEYS = {"database", "pinout", "drug_library", "pin_factory", "tick_ms", "pump", "motor"}
+TOP_KEYS = {"database", "pinout", "drug_library", "pin_factory", "tick_ms", "pump", "motor",
+            "pepper", "rx_spool", "rx_watch", "display"}
 
 
 def _fraction(raw: dict[str, Any], key: str, src: str) -> Fraction:
@@ -68,7 +81,7 @@ def load_config(path: Path | None) -> Config:
         raise ConfigError(f"{src}: unknown key(s) {', '.join(unknown)}")
     cfg = Config(source=src)
     changes: dict[str, Any] = {}
-    for key in ("database", "pinout", "drug_library"):
+    for key in ("database", "pinout", "drug_library", "pepper", "rx_spool"):
         if key in data:
             if not isinstance(data[key], str) or not data[key]:
                 raise ConfigError(f"{src}: {key} = {data[key]!r} must be a path")
@@ -83,6 +96,24 @@ def load_config(path: Path | None) -> Config:
         if isinstance(tick, bool) or not isinstance(tick, int) or not 10 <= tick <= 100:
             raise ConfigError(f"{src}: tick_ms = {tick!r} must be a whole number 10..100")
         changes["tick_ms"] = tick
+    if "rx_watch" in data:
+        watch = data["rx_watch"]
+        if not isinstance(watch, list) or not all(isinstance(w, str) and w for w in watch):
+            raise ConfigError(f"{src}: rx_watch = {watch!r} must be a list of paths")
+        changes["rx_watch"] = tuple(Path(w) for w in watch)
+    if "display" in data:
+        raw_display = data["display"]
+        unknown = sorted(set(raw_display) - {"kind", "address", "port", "expander"})
+        if unknown:
+            raise ConfigError(f"{src}: [display] unknown key(s) {', '.join(unknown)}")
+        if raw_display.get("kind", "lcd") not in ("lcd", "sim", "none"):
+            raise ConfigError(f"{src}: display.kind = {raw_display['kind']!r} must be lcd, sim "
+                              "or none")
+        for key in ("address", "port"):
+            value = raw_display.get(key, 0)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{src}: display.{key} = {value!r} must be a whole number")
+        changes["display"] = replace(DisplayConfig(), **raw_display)
     if "pump" in data:
         try:
             changes["profile"] = PumpProfile.from_table(data["pump"], f"{src}: [pump]")

@@ -22,11 +22,12 @@ from typing import Any
 
 from pca.app.config import Config, ConfigError, load_config
 from pca.app.notify import Notifier
+from pca.app.pin import PinToolError, load_pepper
 from pca.controller.ports import Event, LogWriteError, StoredEvent
 from pca.controller.pump import Pump
 from pca.store.eventlog import LogOpenError, SqliteEventLog
 from pca.store.verify import verify
-from pca.therapy.drugs import DrugLibrary, LibraryError, default_library, load_library_text
+from pca.therapy.drugs import DrugLibrary, LibraryError, default_library, load_pharmacy_library
 
 SIM_DATABASE = Path("pca-sim.db")
 
@@ -81,8 +82,8 @@ class Wiring:
 def _library(cfg: Config, problems: list[str]) -> DrugLibrary:
     if cfg.drug_library is None:
         return default_library()
-    try:
-        return load_library_text(cfg.drug_library.read_text("utf-8"), str(cfg.drug_library))
+    try:  # a pharmacy file must carry its version and checksum
+        return load_pharmacy_library(cfg.drug_library.read_text("utf-8"), str(cfg.drug_library))
     except (OSError, LibraryError) as err:
         problems.append(f"drug library {cfg.drug_library}: {err}; fix or replace the file")
         return default_library()
@@ -162,8 +163,17 @@ def wire(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None 
 
         motor = VirtualMotor()  # never commanded: the pump stays in alarm
     annunciator = hardware.annunciator if hardware is not None else _SilentAnnunciator()
+    display = _display(cfg, sim, problems)
+    stack.callback(display.close)
+    pepper = None
+    if cfg.pepper.exists() and not sim:
+        try:
+            pepper = load_pepper(cfg.pepper)
+        except PinToolError as err:
+            problems.append(str(err))
     pump = Pump.boot(motor=motor, annunciator=annunciator, log=log, clock=RealClock(),
-                     library=library, profile=cfg.profile, credentials=log)
+                     library=library, profile=cfg.profile, credentials=log, display=display,
+                     pepper=pepper)
     if not pump.pins.provisioned():
         problems.append("no clinician PIN is provisioned: run `pca pin set` "
                         "(no clinician action is possible until then)")
@@ -178,6 +188,21 @@ def wire(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None 
     return Wiring(pump, problems, stack, hardware, motor, log)
 
 
+def _display(cfg: Config, sim: bool, problems: list[str]) -> Any:
+    from pca.hw.display import open_display
+
+    if sim:
+        return open_display("sim")
+    d = cfg.display
+    try:
+        options = {} if d.kind == "none" else {"address": d.address, "port": d.port,
+                                                "expander": d.expander}
+        return open_display(d.kind, **options)
+    except Exception as err:  # no I2C bus, no LCD on it, RPLCD missing
+        problems.append(f"display ({d.kind} at I2C {d.address:#x}): {err}")
+        return open_display("none")
+
+
 class _SilentAnnunciator:
     def annunciate(self, priority: Any, silenced: bool, now_ns: int) -> None:
         pass
@@ -189,8 +214,10 @@ class _SilentAnnunciator:
 class ControlLoop:
     """Ticks the pump at a fixed period; pings the watchdog only while it is healthy."""
 
-    def __init__(self, wiring: Wiring, tick_ms: int, notifier: Notifier) -> None:
+    def __init__(self, wiring: Wiring, tick_ms: int, notifier: Notifier,
+                 watcher: Any = None) -> None:
         self.w = wiring
+        self.watcher = watcher  # pharmacy files: spool directory and USB stick
         self.period_ns = tick_ms * 1_000_000
         self.notifier = notifier
         self.stop = threading.Event()
@@ -212,6 +239,9 @@ class ControlLoop:
                 continue
             self.w.pump.tick()
             self.ticks += 1
+            if self.watcher is not None and self.ticks % 20 == 0:  # about once a second
+                for item in self.watcher.poll():
+                    self.w.pump.put(item)
             now = time.monotonic_ns()
             if ping_every and now - last_ping >= ping_every:
                 self.notifier.send("WATCHDOG=1", self.status())
@@ -226,7 +256,11 @@ def run(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None =
         ready_file: Path | None = None) -> int:
     notifier = Notifier()
     wiring = wire(cfg, sim=sim, db=db, pinout=pinout)
-    loop = ControlLoop(wiring, cfg.tick_ms, notifier)
+    from pca.app.rx import RxWatcher
+
+    spool = Path("rx-pending") if sim else cfg.rx_spool
+    watcher = RxWatcher([spool, *cfg.rx_watch], consume=[spool])
+    loop = ControlLoop(wiring, cfg.tick_ms, notifier, watcher)
 
     def on_term(signum: int, frame: FrameType | None) -> None:
         loop.stop.set()

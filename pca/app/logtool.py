@@ -94,7 +94,13 @@ def main(args: Any) -> int:
         with ExitStack() as stack:
             out = sys.stdout if args.out is None else stack.enter_context(
                 open(args.out, "w", encoding="utf-8", newline=""))
-            _write(_selected(db, since, until), args.format, out)
+            if args.format in ("fhir", "hl7"):
+                from pca.app import export_formats
+
+                export_formats.export(args.format, _selected(db, since, until), out,
+                                      episode_id=export_formats.log_id(db))
+            else:
+                _write(_selected(db, since, until), args.format, out)
         return 0
     rows = list(export_rows(db))
     for row in rows[-args.n:] if args.n > 0 else []:
