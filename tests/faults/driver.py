@@ -46,8 +46,8 @@ loading_dose        = [0.0, 0.0, 1.0, 1.0]
 clinician_bolus_max = [0.0, 0.0, 1.0, 1.0]
 """
 RX = {"drug": "testmorphine", "concentration_per_ml": 1.0, "dose_unit": "mg",
-      "basal_rate_per_h": 0.2, "pca_dose": 0.05, "lockout_min": 0.1, "max_pca_per_h": 20,
-      "dose_limit": 0.3, "dose_limit_window_h": 1}
+      "basal_rate_per_h": 0.2, "pca_dose": 0.05, "lockout_min": 0.1, "max_pca_per_h": 30,
+      "dose_limit": 0.6, "dose_limit_window_h": 1}
 PROFILE = PumpProfile(bolus_rate_ml_h=Fraction(60), syringe_ml=Fraction(100), rtc=True)
 
 

@@ -20,8 +20,8 @@ from pca.therapy.ledger import HOUR_NS, NS_PER_S
 
 DRIVER = Path(__file__).with_name("driver.py")
 LOCKOUT_NS = 6 * NS_PER_S  # RX lockout_min = 0.1
-LIMIT_STEPS = 4644  # 0.3 mL at 15480 steps/mL
-MAX_PER_H = 20
+LIMIT_STEPS = 9288  # 0.6 mL at 15480 steps/mL
+MAX_PER_H = 30
 
 
 @dataclass
@@ -99,7 +99,10 @@ def check_rules(events: list[tuple[int, int, str, dict[str, object], str]]) -> l
     return bad
 
 
-def run_campaign(workdir: Path, *, kills: int, seed: int, max_run_s: float = 10.0) -> Report:
+def run_campaign(workdir: Path, *, kills: int, seed: int, max_run_s: float = 10.0,
+                 fresh_every: int = 0) -> Report:
+    """`fresh_every` > 0 starts a new pump database (a new unit) every so many kills, so a
+    long campaign keeps dosing instead of sitting at the dose limit."""
     rng = random.Random(seed)
     db = workdir / "events.db"
     library = workdir / "library.toml"
@@ -109,8 +112,12 @@ def run_campaign(workdir: Path, *, kills: int, seed: int, max_run_s: float = 10.
     report = Report()
     committed_before: list[tuple[int, str]] = []
     seen: set[str] = set()
+    per_db: dict[Path, tuple[int, int]] = {}
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     for k in range(kills):
+        if fresh_every and k and k % fresh_every == 0:
+            db = workdir / f"events-{k // fresh_every}.db"
+            committed_before, seen = [], set()
         die_in_write = 0.1 if k % 4 == 3 else 0.0
         proc = subprocess.Popen(
             [sys.executable, str(DRIVER), "--db", str(db), "--library", str(library),
@@ -164,8 +171,10 @@ def run_campaign(workdir: Path, *, kills: int, seed: int, max_run_s: float = 10.
                                  if v not in seen)
         seen.update(check_rules(events))
         report.events_checked += len(events)
-        report.doses = sum(1 for e in events if e[2] == "dose_started")
-        report.interrupted = sum(1 for e in events
-                                 if e[2] == "dose_ended" and e[3]["completion"] == "interrupted")
+        per_db[db] = (sum(1 for e in events if e[2] == "dose_started"),
+                      sum(1 for e in events
+                          if e[2] == "dose_ended" and e[3]["completion"] == "interrupted"))
+        report.doses = sum(d for d, _ in per_db.values())
+        report.interrupted = sum(i for _, i in per_db.values())
         committed_before = [(seq, h) for seq, _, _, _, h in events]
     return report

@@ -21,7 +21,7 @@ def test_sr5_sr7_pump_survives_random_kills(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_sr5_sr7_pump_survives_random_kills_long(tmp_path: Path) -> None:
-    report = run_campaign(tmp_path, kills=150, seed=11)
+    report = run_campaign(tmp_path, kills=150, seed=11, fresh_every=25)
     print(report.line())
     assert report.kills >= 150
     assert report.violations == []
