@@ -58,3 +58,21 @@ def steps(*items: tuple[str, str] | tuple[str, str, dict[str, Any]]) -> str:
         body += [f"{k} = {json.dumps(v)}" for k, v in extra.items()]
         out.append("[[step]]\n" + "\n".join(body))
     return "\n\n".join(out)
+
+# A one-drug library in the SCENARIOS.md format (no checksum: test input, not a pharmacy file).
+LIB_TEXT = """
+[[drug]]
+name = "morphine"
+unit = "mg"
+concentrations_per_ml = [1.0]
+dose_limit_required = true
+[drug.limits]
+basal_rate_per_h    = [0.0, 0.0, 2.0, 4.0]
+pca_dose            = [0.1, 0.5, 3.0, 5.0]
+lockout_min         = [5, 6, 20, 60]
+dose_limit_window_h = [1, 1, 4, 12]
+max_pca_per_h       = [1, 1, 6, 12]
+dose_limit          = [1.0, 5.0, 30.0, 40.0]
+loading_dose        = [0.0, 0.0, 5.0, 10.0]
+clinician_bolus_max = [0.0, 0.0, 5.0, 10.0]
+"""

@@ -6,6 +6,7 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
+from pca_testkit import LIB_TEXT
 
 from pca.therapy.drugs import LibraryError, default_library, load_library_text
 from pca.therapy.prescription import PrescriptionFormatError, parse_request, validate
@@ -157,22 +158,7 @@ def test_malformed_prescription_names_field_and_value(changes: dict[str, Any],
     assert str(info.value).startswith("rx.toml: [prescription]")
 
 
-LIB_TEXT = """
-[[drug]]
-name = "morphine"
-unit = "mg"
-concentrations_per_ml = [1.0]
-dose_limit_required = true
-[drug.limits]
-basal_rate_per_h    = [0.0, 0.0, 2.0, 4.0]
-pca_dose            = [0.1, 0.5, 3.0, 5.0]
-lockout_min         = [5, 6, 20, 60]
-dose_limit_window_h = [1, 1, 4, 12]
-max_pca_per_h       = [1, 1, 6, 12]
-dose_limit          = [1.0, 5.0, 30.0, 40.0]
-loading_dose        = [0.0, 0.0, 5.0, 10.0]
-clinician_bolus_max = [0.0, 0.0, 5.0, 10.0]
-"""
+
 
 
 @pytest.mark.parametrize(("old", "new", "words"), [

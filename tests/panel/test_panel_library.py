@@ -84,24 +84,9 @@ def test_seal_sets_version_and_checksum_in_place() -> None:
 
 
 def test_scenario_drug_tables_still_need_no_checksum(scenario) -> None:  # type: ignore[no-untyped-def]
-    from pca_testkit import HEADER, steps
+    from pca_testkit import HEADER, LIB_TEXT, steps
 
-    drug = """
-[[drug]]
-name = "morphine"
-unit = "mg"
-concentrations_per_ml = [1.0]
-dose_limit_required = true
-[drug.limits]
-basal_rate_per_h    = [0.0, 0.0, 2.0, 4.0]
-pca_dose            = [0.1, 0.5, 3.0, 5.0]
-lockout_min         = [5, 6, 20, 60]
-dose_limit_window_h = [1, 1, 4, 12]
-max_pca_per_h       = [1, 1, 6, 12]
-dose_limit          = [1.0, 5.0, 30.0, 40.0]
-loading_dose        = [0.0, 0.0, 5.0, 10.0]
-clinician_bolus_max = [0.0, 0.0, 5.0, 10.0]
-"""
+    drug = LIB_TEXT
     rx = """
 [prescription]
 drug = "morphine"
