@@ -126,3 +126,12 @@ def test_sr1_sr3_decision_matches_the_rules(starts: list[tuple[int, str]], now_s
     if starts and starts[-1][0] * NS_PER_S > now:
         return  # the ledger is only asked about the present, never the past
     assert ledger.pca_denial(now, dose_running=False) == expected
+
+
+def test_sr2_a_record_dated_later_in_the_same_tick_still_counts() -> None:
+    """Found by the real-time fault campaign: a dose's last steps were recorded a few ms
+    after the tick began, and the basal grant in the same tick did not see them."""
+    ledger = DoseLedger(limits(dose_limit_steps=1000))
+    ledger.record_delivery("pca", 900, 10 * MIN + 5_000_000)  # 5 ms after the tick began
+    assert ledger.allowance_steps(10 * MIN) == 100
+    assert ledger.pca_denial(10 * MIN + 1, dose_running=False) == "dose_limit"

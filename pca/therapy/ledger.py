@@ -98,12 +98,16 @@ class DoseLedger:
 
     # --- questions ---------------------------------------------------------------------
     def counted_steps(self, now_ns: int, window_ns: int | None = None) -> int:
-        """Counted steps recorded in (now - window, now]."""
+        """Counted steps recorded after now - window.
+
+        A record dated after `now` (made later in the same control tick than the moment
+        the tick asks about) is counted too: it is real delivery, and leaving it out
+        would let a grant in that tick exceed the limit.
+        """
         if window_ns is None:
             window_ns = self.limits.window_ns if self.limits else MAX_WINDOW_NS
         first = bisect_right(self._times, now_ns - window_ns)
-        last = bisect_right(self._times, now_ns)
-        return self._cum[last] - self._cum[first]
+        return self._cum[-1] - self._cum[first]
 
     def allowance_steps(self, now_ns: int) -> int | None:
         """Steps that may still be delivered from now under SR-2 (None: no dose limit)."""
