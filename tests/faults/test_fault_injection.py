@@ -37,7 +37,7 @@ def test_the_rule_checker_can_fail() -> None:
         (3, 3 * s, "dose_ended", {}, ""),
         (4, 4 * s, "dose_ended", {}, ""),
         (5, 5 * s, "pca_request", {"outcome": "granted"}, ""),
-        (6, 6 * s, "delivery", {"source": "basal", "steps": 5000}, ""),
+        (6, 6 * s, "delivery", {"source": "basal", "steps": 10_000}, ""),
     ]
     found = " ".join(check_rules(events))
     assert "SR-1 lockout" in found and "ended twice" in found and "SR-2" in found
