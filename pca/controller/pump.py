@@ -201,6 +201,7 @@ class Pump:
         self.offset_ns = 0
         self._wall_offset_ns = 0  # expected wall - monotonic
         self._record_ns = 0  # pump time of the last delivery record (never decreases)
+        self._decision_ns = 0  # pump time of the last dose decision or start
         self._now = 0
         self._dose: tuple[DoseSource, int, Fraction] | None = None  # source, steps, mL
         self._completion = "complete"
@@ -376,9 +377,12 @@ class Pump:
             reason = "not_running"
         else:
             self._record_progress(now)
+            # Decide at the moment of deciding (not the tick's start) and log that moment,
+            # so the log shows exactly the interval the lockout was checked on (SR-1).
+            now = self._decision_ns = max(self._now, self._record_ns, self.pump_ns())
             reason = self.ledger.pca_denial(now, dose_running=self.state in DOSE_STATES)
         if reason is None:
-            self._emit("pca_request", "patient", outcome="granted")
+            self._emit("pca_request", "patient", outcome="granted", at_pump_ns=now)
             self.annunciator.tone("granted", now)
             assert self.rx is not None
             limits = self.ledger.limits
@@ -386,7 +390,8 @@ class Pump:
             self._dose = ("pca", limits.pca_dose_steps, self.rx.pca_dose_ml)
             self.trigger("begin_pca")
         else:
-            self._emit("pca_request", "patient", outcome="denied", reason=reason)
+            self._emit("pca_request", "patient", outcome="denied", reason=reason,
+                       at_pump_ns=max(now, self._decision_ns))
             self.annunciator.tone("denied", now)
 
     def _sensor(self, name: str, active: bool) -> None:
@@ -767,9 +772,11 @@ class Pump:
         elif state in DOSE_STATES:
             assert self._dose is not None
             source, steps, ml = self._dose
-            self.ledger.record_dose_start(source, now)
+            # Dated when it is recorded, after the decision that granted it (SR-1, SR-3).
+            start = self._decision_ns = max(now, self._decision_ns, self.pump_ns())
+            self.ledger.record_dose_start(source, start)
             self._emit("dose_started", "clinician" if source != "pca" else "patient",
-                       source=source, amount_ml=float(ml))
+                       source=source, amount_ml=float(ml), at_pump_ns=start)
             self._completion = "complete"
             self._begin_segment(source, self.profile.bolus_rate_ml_h, steps)
         else:
