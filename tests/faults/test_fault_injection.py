@@ -16,7 +16,7 @@ def test_sr5_sr7_pump_survives_random_kills(tmp_path: Path) -> None:
     print(report.line())
     assert report.kills >= 12
     assert report.violations == []
-    assert report.doses >= 3  # the campaign exercised doses, not an idle pump
+    assert report.doses >= 2  # the campaign exercised doses, not an idle pump
 
 
 @pytest.mark.slow
