@@ -277,7 +277,7 @@ class Pump:
         for name in sorted(rec.alarms):
             self.alarms.active.setdefault(name, Alarm(name, False))
         if was_delivering:
-            self._raise("delivery_interrupted")
+            self._raise_event("delivery_interrupted")
         initial = "stopped" if self.rx is not None else "unprogrammed"
         if self.rx is not None and self.alarms.has_high():
             initial = "alarm"
@@ -766,7 +766,7 @@ class Pump:
         elif state == "kvo":
             rate = self.profile.kvo_rate_ml_h if self.rx and self.rx.basal_ml_h > 0 \
                 else Fraction(0)
-            self._raise("dose_limit_reached")
+            self._condition("dose_limit_reached", True)
             self._begin_segment("kvo", rate, None)
             self._rate_changed("kvo", float(rate))
         elif state in DOSE_STATES:
@@ -854,7 +854,7 @@ class Pump:
     def _room(self, seg: Segment, count: int) -> int:
         """Steps that may be granted beyond `count` under every limit."""
         made = count - seg.start_count
-        room = [seg.chunk, self._syringe_steps - self._syringe_used - (made - seg.recorded)]
+        room = [seg.chunk, self._reservoir_left(made - seg.recorded)]
         if seg.target is not None:
             room.append(seg.target - made)
         if seg.source in COUNTED:
@@ -900,7 +900,7 @@ class Pump:
         if self.seg is None or self.motor.count(now) < self.seg.limit:
             return
         # The motor has used its whole grant and no more may be given: find out why.
-        if self._syringe_steps - self._syringe_used - (made - seg.recorded) <= 0:
+        if self._reservoir_left(made - seg.recorded) <= 0:
             self._reservoir_conditions(made - seg.recorded)
         elif seg.source in COUNTED and self.ledger.allowance_steps(now) is not None:
             self._record_progress(now)
@@ -940,8 +940,12 @@ class Pump:
         count = min(self.motor.count(self._now if now is None else now), seg.limit)
         return count - seg.start_count - seg.recorded
 
+    def _reservoir_left(self, unrecorded: int) -> int:
+        """Steps left in the syringe, counting steps made but not yet recorded."""
+        return self._syringe_steps - self._syringe_used - unrecorded
+
     def _reservoir_conditions(self, unrecorded: int) -> None:
-        left = self._syringe_steps - self._syringe_used - unrecorded
+        left = self._reservoir_left(unrecorded)
         low = ml_to_steps(self.profile.low_reservoir_ml, self.profile.steps_per_ml)
         self._condition("reservoir_low", left <= low)
         self._condition("reservoir_empty", left <= 0 or self.sensors.get("end_of_travel", False))
@@ -957,11 +961,11 @@ class Pump:
             self._completion = "interrupted"
             self.trigger("fault")
 
-    def _raise(self, name: str) -> None:
+    def _raise_event(self, name: str) -> None:
+        """An alarm for something that happened (not a standing condition): it is raised
+        and stays until cleared."""
         self._condition(name, True)
-        if name in ("delivery_interrupted", "dose_limit_reached"):
-            alarm = self.alarms.active[name]
-            alarm.condition = name == "dose_limit_reached"
+        self.alarms.active[name].condition = False
 
     # ---- helpers -------------------------------------------------------------------------
     def _activate(self, rx: Prescription) -> None:
@@ -1031,7 +1035,7 @@ class Pump:
             made = min(self.motor.count(now), self.seg.limit) - self.seg.start_count
             delivered[self.seg.source] += made - self.seg.recorded
             rate = self.seg.rate_ml_h
-        left = self._syringe_steps - self._syringe_used - self._unrecorded(now)
+        left = self._reservoir_left(self._unrecorded(now))
         lockout_end = self.ledger.lockout_ends_ns()
         lockout_left = max(0, (lockout_end or now) - now) / NS_PER_S
         return Snapshot(self.state, rate, delivered, left, self.alarms.names(),
