@@ -3,7 +3,10 @@
 One Device for the pump; one Medication per drug and concentration; one MedicationAdministration
 per dose (PCA, clinician, loading) and per basal or KVO segment, with the volume the motor made
 (`dosage.dose`, mL) and the rate; one AuditEvent per authorisation or programming event. The
-whole bundle is validated by `fhir.resources` (its R4 models) before a byte is written.
+whole bundle is validated by `fhir.resources` before a byte is written, with its R4B (4.3.0)
+models: fhir.resources on pydantic v2 no longer ships R4 (4.0.1) models, and for the five
+resources written here R4B is R4 (same elements, cardinalities and codes; the review tests hold
+every element and code the export writes against a list taken from the R4 specification).
 
 Volumes are in mL because that is what the pump measures; the Medication's strength gives the
 drug amount (mg or mcg), which `dosage.text` also spells out for a reader.
@@ -17,8 +20,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import IO, Any
 
-import fhir.resources
-from fhir.resources.bundle import Bundle
+import fhir.resources.R4B
+from fhir.resources.R4B.bundle import Bundle
 
 from pca.review.episode import (
     EPISODE_NAMESPACE,
@@ -32,9 +35,14 @@ from pca.review.episode import (
     parse_wall,
 )
 
-if fhir.resources.__fhir_version__ != "4.0.1":  # pragma: no cover - a wrong pin in the install
-    raise ImportError(f"fhir.resources models are FHIR {fhir.resources.__fhir_version__}, not R4 "
-                      "(4.0.1): install fhir.resources==6.4.0")
+# The models the bundle is validated with, and the version it claims (R4, as servers expect).
+MODELS_FHIR_VERSION = "4.3.0"
+CLAIMED_FHIR_VERSION = "4.0.1"
+# The MIME type to post the bundle with: a server reads the FHIR version from it.
+MEDIA_TYPE = "application/fhir+json; fhirVersion=4.0"
+if fhir.resources.R4B.__fhir_version__ != MODELS_FHIR_VERSION:  # pragma: no cover - wrong pin
+    raise ImportError(f"fhir.resources.R4B models are FHIR {fhir.resources.R4B.__fhir_version__}"
+                      f", not {MODELS_FHIR_VERSION}: install fhir.resources>=8.3,<9")
 
 UCUM = "http://unitsofmeasure.org"
 DICOM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -279,8 +287,8 @@ def bundle_of(ep: Episode, audit_events: Iterable[LogEvent], *,
             # R4 AuditEvent has no identifier to create on condition; its entity names the event.
             entries.append(_entry(_uuid(ep.episode_id, "event", event.seq), audit, None))
     stamp = iso(now or datetime.now(UTC))
-    return Bundle.parse_obj({"resourceType": "Bundle", "type": "transaction",
-                             "timestamp": stamp, "entry": entries})
+    return Bundle.model_validate({"resourceType": "Bundle", "type": "transaction",
+                                  "timestamp": stamp, "entry": entries})
 
 
 def audit_rows(rows: Iterable[Mapping[str, Any]]) -> list[LogEvent]:
@@ -296,6 +304,6 @@ def write_bundle(rows: Iterable[Mapping[str, Any]], out: IO[str], *,
     rows = list(rows)
     ep = build_episode(rows, episode_id=episode_id)
     bundle = bundle_of(ep, audit_rows(rows), now=now)
-    out.write(bundle.json(indent=2))
+    out.write(bundle.model_dump_json(indent=2))
     out.write("\n")
     return len(bundle.entry or [])

@@ -8,10 +8,11 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-import fhir.resources
+import fhir.resources.R4B
 import pydantic
 import pytest
-from fhir.resources.bundle import Bundle
+from fhir.resources.R4B.bundle import Bundle
+from fhir_r4 import R4_CODES, R4_ELEMENTS, codes_of, elements_of
 from review_testkit import example_log, journal_totals_ml, rows_of
 
 from pca.app.export_formats import export
@@ -24,15 +25,45 @@ def bundle_of(db: Path) -> tuple[Bundle, str, int]:
     out = io.StringIO()
     n = export("fhir", rows_of(db), out)
     text = out.getvalue()
-    return Bundle.parse_raw(text), text, n
+    return Bundle.model_validate_json(text), text, n
 
 
 def resources(bundle: Bundle, kind: str) -> list:  # type: ignore[type-arg]
-    return [e.resource for e in bundle.entry or [] if e.resource.resource_type == kind]
+    return [e.resource for e in bundle.entry or [] if e.resource.get_resource_type() == kind]
 
 
-def test_the_models_are_fhir_r4() -> None:
-    assert fhir.resources.__fhir_version__ == "4.0.1"
+def test_the_models_are_r4b_and_the_bundle_claims_r4() -> None:
+    assert pydantic.VERSION.startswith("2.")  # v1 is end of life and blocks v2 neighbours
+    assert fhir.resources.R4B.__fhir_version__ == "4.3.0" == review_fhir.MODELS_FHIR_VERSION
+    assert review_fhir.CLAIMED_FHIR_VERSION == "4.0.1"
+    assert review_fhir.MEDIA_TYPE == "application/fhir+json; fhirVersion=4.0"
+
+
+@pytest.mark.parametrize("example", ["postop_morphine", "restart_during_dose", "occlusion",
+                                     "dose_limit_kvo", "fentanyl_pca_no_basal", None])
+def test_every_element_and_code_written_is_fhir_r4(tmp_path: Path, episode_db: Path,
+                                                   example: str | None) -> None:
+    """Validated with the R4B models, read by R4 servers: nothing R4 lacks may be written."""
+    db = episode_db if example is None else example_log(tmp_path, example)
+    _, text, _ = bundle_of(db)
+    data = json.loads(text)
+    elements = elements_of(data)
+    assert {"MedicationAdministration.dosage.dose.value", "AuditEvent.outcome",
+            "Device.deviceName.type", "Medication.ingredient.strength.numerator.code"} <= elements
+    assert elements - R4_ELEMENTS == set(), "not in R4: check the R4 spec, then tests/fhir_r4.py"
+    for path, values in codes_of(data).items():
+        assert values <= R4_CODES[path], (path, values - R4_CODES[path])
+
+
+def test_the_r4_check_catches_an_element_r4_lacks(tmp_path: Path) -> None:
+    # R4B kept MedicationAdministration as R4 had it; an R5-only element must be caught.
+    data = {"resourceType": "Bundle", "type": "transaction", "entry": [{"resource": {
+        "resourceType": "MedicationAdministration", "status": "completed",
+        "occurenceDateTime": "2026-03-01T08:00:00Z"}}]}
+    assert elements_of(data) - R4_ELEMENTS == {"MedicationAdministration.occurenceDateTime"}
+    data["entry"][0]["resource"]["status"] = "not-given"  # R5's, not R4's
+    assert not codes_of(data)["MedicationAdministration.status"] <= \
+        R4_CODES["MedicationAdministration.status"]
 
 
 def test_bundle_parses_back_and_its_totals_equal_the_log(episode_db: Path) -> None:
@@ -168,10 +199,11 @@ def test_a_slice_of_the_log_keeps_the_log_s_ids(tmp_path: Path) -> None:
     export("fhir", rows, whole)
     export("fhir", [r for r in rows if r["wall"] >= "2026-03-01T08:10:00Z"], part,
            episode_id=log_id(db))
-    ids = {e.fullUrl for e in Bundle.parse_raw(whole.getvalue()).entry}
-    later = Bundle.parse_raw(part.getvalue()).entry
-    device = next(e for e in later if e.resource.resource_type == "Device")
+    ids = {e.fullUrl for e in Bundle.model_validate_json(whole.getvalue()).entry}
+    later = Bundle.model_validate_json(part.getvalue()).entry
+    device = next(e for e in later if e.resource.get_resource_type() == "Device")
     assert device.fullUrl in ids
-    starts = {e.fullUrl for e in later if e.resource.resource_type == "MedicationAdministration"
+    starts = {e.fullUrl for e in later
+              if e.resource.get_resource_type() == "MedicationAdministration"
               and e.resource.dosage.method.coding[0].code == "pca"}
     assert starts <= ids and len(starts) == 2

@@ -175,14 +175,14 @@ def test_one_report_never_mixes_two_patients(
 def test_fhir_subjects_tell_two_patients_apart(tmp_path: Path) -> None:
     import io
 
-    from fhir.resources.bundle import Bundle
+    from fhir.resources.R4B.bundle import Bundle
     from review_testkit import make_log
 
     from pca.app.export_formats import export
 
     out = io.StringIO()
     export("fhir", rows_of(make_log(tmp_path, TWO_PATIENTS, "two")), out)
-    bundle = Bundle.parse_raw(out.getvalue())
+    bundle = Bundle.model_validate_json(out.getvalue())
     subjects = {e.resource.subject.identifier.value: 0 for e in bundle.entry
-                if e.resource.resource_type == "MedicationAdministration"}
+                if e.resource.get_resource_type() == "MedicationAdministration"}
     assert len(subjects) == 2
