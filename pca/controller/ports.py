@@ -138,3 +138,33 @@ class Credentials(Protocol):
     def get_pin_hash(self, role: str) -> str | None: ...
 
     def set_pin_hash(self, role: str, encoded: str) -> None: ...
+
+
+# Respiratory monitor (SR-13): the values a monitor may report, in their units.
+VITALS = ("spo2", "etco2_mmhg", "rr", "pulse")  # %, mmHg, breaths/min (0: no breath), /min
+
+
+@dataclass(frozen=True)
+class VitalsReading:
+    """One reading of a respiratory monitor at monotonic `t_ns` (when it was measured).
+
+    `values` holds what the monitor measured in this reading, keys from VITALS; a value
+    it did not measure is absent. A sample the device itself flags as unusable (sensor
+    off, no finger, artifact, out of track), one that fails its checksum or framing, and
+    one outside the device's range is never a reading: it simply does not arrive, and
+    the watcher counts the value as stale.
+    """
+
+    t_ns: int
+    values: Mapping[str, int]
+
+
+class RespiratoryMonitor(Protocol):
+    """A pulse oximeter and/or capnograph on a serial line (or its simulated twin).
+
+    `poll(now_ns)` returns the readings measured since the previous call, oldest first,
+    with their own times (monotonic, never after `now_ns`). It never blocks: a reader
+    thread owns the line. A monitor that is unplugged returns nothing.
+    """
+
+    def poll(self, now_ns: int) -> Sequence[VitalsReading]: ...

@@ -14,7 +14,7 @@ import json
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from importlib import resources
 from typing import Any
@@ -34,8 +34,19 @@ LIMITED_FIELDS = (
 # Fields whose limits are in the drug's unit (mg or mcg) rather than minutes/hours/counts.
 AMOUNT_FIELDS = ("basal_rate_per_h", "pca_dose", "dose_limit", "loading_dose",
                  "clinician_bolus_max")
+# Respiratory monitor settings (SR-13) and their limits, library-wide in a
+# `[monitor_limits]` table; a library without one gets these. A clinician cannot set
+# SpO2 min to 50 %, nor a delay that lets a patient stay hypoxic for minutes.
+MONITOR_LIMITED_FIELDS = ("spo2_min", "etco2_max_mmhg", "rr_min", "delay_s", "stale_s")
+DEFAULT_MONITOR_LIMITS_RAW: dict[str, list[int]] = {
+    "spo2_min": [85, 88, 94, 98],         # %; 90 is the usual order, 88 for some COPD
+    "etco2_max_mmhg": [30, 45, 55, 65],   # 50 is the usual order
+    "rr_min": [4, 6, 10, 15],             # breaths/min; 8 is the usual order
+    "delay_s": [0, 10, 60, 120],          # beyond a limit this long pauses the pump
+    "stale_s": [10, 15, 60, 120],         # no reading this long is monitor_lost
+}
 CHECKSUM_PREFIX = "sha256:"
-LIBRARY_KEYS = {"version", "checksum", "drug"}
+LIBRARY_KEYS = {"version", "checksum", "drug", "monitor_limits"}
 _CHECKSUM_LINE = re.compile(r'(?m)^checksum[ \t]*=.*$')
 _VERSION_LINE = re.compile(r'(?m)^version[ \t]*=.*$')
 
@@ -67,6 +78,7 @@ class DrugLibrary:
     drugs: Mapping[str, DrugEntry]
     version: str = ""
     checksum: str = ""  # "sha256:..." of a pharmacy file; "" for scenario tables
+    monitor_limits: Mapping[str, Limits] = field(default_factory=lambda: DEFAULT_MONITOR_LIMITS)
 
     def get(self, name: str) -> DrugEntry | None:
         return self.drugs.get(name)
@@ -84,6 +96,28 @@ def _limits(raw: object, where: str) -> Limits:
         raise LibraryError(f"{where}: limits {raw!r} must be >= 0 and ordered "
                            "hard_min <= soft_min <= soft_max <= hard_max")
     return Limits(*values)
+
+
+def parse_monitor_limits(raw: object, source: str) -> dict[str, Limits]:
+    """A `[monitor_limits]` table: every field of MONITOR_LIMITED_FIELDS, as limits."""
+    where = f"{source}: monitor_limits"
+    if not isinstance(raw, dict):
+        raise LibraryError(f"{where}: expected a table, got {raw!r}")
+    unknown = sorted(set(raw) - set(MONITOR_LIMITED_FIELDS))
+    if unknown:
+        raise LibraryError(f"{where}: unknown field(s) {', '.join(unknown)}")
+    missing = [f for f in MONITOR_LIMITED_FIELDS if f not in raw]
+    if missing:
+        raise LibraryError(f"{where}: missing {', '.join(missing)}")
+    limits = {f: _limits(raw[f], f"{where}.{f}") for f in MONITOR_LIMITED_FIELDS}
+    spo2 = limits["spo2_min"]
+    if spo2.hard_min < 80 or spo2.hard_max > 100:
+        raise LibraryError(f"{where}.spo2_min: SpO2 limits must lie in 80..100 %, got "
+                           f"{show(spo2.hard_min)}..{show(spo2.hard_max)}")
+    if limits["stale_s"].hard_min <= 0:
+        raise LibraryError(f"{where}.stale_s: hard_min must be > 0 (a monitor is never "
+                           "'fresh' forever)")
+    return limits
 
 
 def _entry(raw: object, source: str, index: int) -> DrugEntry:
@@ -131,6 +165,11 @@ def _entry(raw: object, source: str, index: int) -> DrugEntry:
         raise LibraryError(f"{where}.limits.dose_limit: hard_min must be > 0 "
                            "(a dose limit of 0 never means unlimited)")
     return DrugEntry(name, unit, concentrations, required, limits)
+
+
+DEFAULT_MONITOR_LIMITS: Mapping[str, Limits] = {
+    name: _limits(raw, f"built-in monitor_limits.{name}")
+    for name, raw in DEFAULT_MONITOR_LIMITS_RAW.items()}
 
 
 def parse_library(tables: Iterable[object], source: str, version: str = "") -> DrugLibrary:
@@ -211,8 +250,11 @@ def _load(data: dict[str, Any], source: str, *, sealed: bool) -> DrugLibrary:
     if not isinstance(tables, list):
         raise LibraryError(f"{source}: no [[drug]] tables")
     library = parse_library(tables, source, version.strip())
+    monitor_limits = DEFAULT_MONITOR_LIMITS
+    if "monitor_limits" in data:
+        monitor_limits = parse_monitor_limits(data["monitor_limits"], source)
     return DrugLibrary(library.source, library.drugs, library.version,
-                       actual if stated is not None else "")
+                       actual if stated is not None else "", monitor_limits)
 
 
 def seal_library_text(text: str, version: str | None = None) -> str:
@@ -234,6 +276,11 @@ def seal_library_text(text: str, version: str | None = None) -> str:
     if match is None:
         raise LibraryError("library: no top-level version line to put the checksum after")
     return text[:match.end()] + "\n" + line + text[match.end():]
+
+
+def with_monitor_limits(library: DrugLibrary, raw: object) -> DrugLibrary:
+    """The same library with a `[monitor_limits]` table (scenario files)."""
+    return replace(library, monitor_limits=parse_monitor_limits(raw, library.source))
 
 
 def replace_library(current: DrugLibrary, text: str,
