@@ -1,0 +1,103 @@
+"""The locked side: the home screen anyone walking up sees, and unlocking with a PIN (SR-6)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pca.controller.auth import Role, SecretPin
+from pca.controller.panel import text as T
+from pca.controller.panel.nav import Flow
+from pca.controller.panel.widgets import WIDTH, PinEntry, Screen, fit, num
+
+
+class Home(Screen):
+    """The locked home screen: state, drug and concentration, rate, reservoir, alarm."""
+
+    def __init__(self, flow: UnlockFlow, lines: Callable[[], list[str]]) -> None:
+        self.flow = flow
+        self.lines = lines
+
+    def render(self, now_ns: int) -> list[str]:
+        return self.lines()
+
+    def key(self, key: str) -> None:
+        if key.isdigit():
+            self.flow.unlock_screen(first=key)
+        elif key == "*":
+            self.flow.nav.run("silence")
+        elif key == "#":
+            self.flow.unlock_screen(first="", role="admin")
+
+
+class UnlockFlow(Flow):
+    def actions(self) -> dict[str, Callable[[], None]]:
+        return {}
+
+    def home_lines(self) -> list[str]:
+        nav = self.nav
+        view = self.host.panel_view()
+        label = T.STATE_LABEL.get(view.state, view.state.upper())
+        rate = T.HOME_RATE.format(rate=num(view.rate_ml_h, 2)) if view.rate_ml_h > 0 else ""
+        first = f"{label:<{WIDTH - len(rate)}}{rate}" if rate else label
+        if view.rx is None:
+            second = T.HOME_NO_RX
+        else:
+            conc = T.HOME_CONCENTRATION.format(conc=num(view.rx.request.concentration_per_ml),
+                                               unit=view.rx.drug_unit)
+            second = view.rx.request.drug[:WIDTH - len(conc)] + conc
+        res = T.HOME_RESERVOIR.format(ml=view.reservoir_ml)
+        flag = ""
+        if view.silenced:
+            flag = T.HOME_SILENCED
+        elif len(view.alarms) > 1:
+            flag = T.HOME_MORE_ALARMS.format(n=len(view.alarms) - 1)
+        third = f"{res:<{WIDTH - len(flag)}}{flag}" if flag else res
+        if view.alarms:
+            name = view.alarms[0]
+            fourth = T.ALARM_SHORT.get(name, name.upper().replace("_", " "))
+        elif nav.rx_pending is not None:
+            fourth = T.HOME_RX_WAITING
+        elif nav.library_pending is not None:
+            fourth = T.HOME_LIBRARY_WAITING
+        else:
+            fourth = T.HOME_LOCKED
+        return [fit(first), fit(second), fit(third), fit(fourth)]
+
+    def _pin_note(self) -> str:
+        status = self.host.pin_status()
+        if status.problem is not None:
+            return T.PIN_NOTE_STORE
+        if not status.provisioned:
+            return T.PIN_NOTE_NONE
+        if status.wait_s > 0:
+            return T.PIN_NOTE_WAIT.format(s=num(status.wait_s, 0))
+        return ""
+
+    def unlock_screen(self, first: str, role: Role = "clinician") -> None:
+        """Digits on the home screen start the clinician PIN; `#` first, the admin PIN."""
+        nav = self.nav
+        entry = PinEntry(T.UNLOCK_TITLE if role == "clinician" else T.UNLOCK_ADMIN_TITLE,
+                         lambda pin: self._unlock(pin, role), nav.home, note=self._pin_note,
+                         editing=False)
+        if first:
+            entry.key(first)
+        nav.show(entry)
+
+    def _unlock(self, pin: SecretPin, role: Role) -> None:
+        nav = self.nav
+        entry = nav.screen
+        if not self.host.authenticate(pin, role):
+            if isinstance(entry, PinEntry):
+                status = self.host.pin_status()
+                entry.message = T.WRONG_PIN if status.wait_s <= 0 else \
+                    T.WRONG_PIN_WAIT.format(s=num(status.wait_s, 0))
+                if status.problem is not None or not status.provisioned:
+                    entry.message = ""
+            return
+        nav.unlocked = True
+        if self.host.session_role == "admin":
+            nav.admin_menu()
+        elif nav.rx_pending is not None:
+            nav.run("review_rx")
+        else:
+            nav.main_menu()
