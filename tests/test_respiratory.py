@@ -139,3 +139,64 @@ def test_library_monitor_limits_are_checked() -> None:
         parse_monitor_limits(good | {"spo2_min": [50, 88, 94, 98]}, "lib")
     with pytest.raises(LibraryError, match="missing stale_s"):
         parse_monitor_limits({k: v for k, v in good.items() if k != "stale_s"}, "lib")
+
+
+# ---- the interlock: watcher + alarm set + log, without a pump -----------------------------
+def _interlock(required: bool = True):
+    from pca.controller.alarms import AlarmSet
+    from pca.controller.respiratory import RespiratoryInterlock
+    from pca.hw.sim_monitor import SimulatedMonitor
+
+    alarms = AlarmSet()
+    logged: list[tuple[str, dict[str, object]]] = []
+
+    def condition(name: str, present: bool) -> None:
+        change = alarms.set_condition(name, present)
+        if change:
+            logged.append((change, {"alarm": name, "priority": alarms.priority_of(name)}))
+
+    monitor = SimulatedMonitor()
+    lock = RespiratoryInterlock(monitor, alarms, lambda t, a, **f: logged.append((t, f)),
+                                condition)
+    lock.activate(settings(required=required), 0)
+    return lock, monitor, alarms, logged
+
+
+def test_sr13_interlock_logs_vitals_on_change_only() -> None:
+    lock, monitor, _alarms, logged = _interlock()
+    monitor.set(0, full() | {"pulse": 70})
+    for t in range(0, 600):
+        lock.tick(t * S, 0)
+    vitals = [f for kind, f in logged if kind == "vitals"]
+    assert vitals == [{"spo2": 97, "etco2_mmhg": 38, "rr": 14, "pulse": 70}]
+    monitor.set(600 * S, {"rr": 0})
+    lock.tick(600 * S, 0)
+    assert [f for kind, f in logged if kind == "vitals"][-1] == {
+        "spo2": 97, "etco2_mmhg": 38, "rr": 0, "pulse": 70}
+
+
+def test_sr13_interlock_monitor_lost_is_medium_and_clears_itself_when_optional() -> None:
+    lock, monitor, alarms, logged = _interlock(required=False)
+    monitor.set(0, full())
+    lock.tick(0, 0)
+    monitor.plug(S, False)
+    lock.tick(31 * S, 0)
+    assert ("raised", {"alarm": "monitor_lost", "priority": "medium"}) in logged
+    assert not lock.pauses()
+    monitor.plug(40 * S, True)
+    lock.tick(40 * S, 0)
+    assert "monitor_lost" not in alarms.active
+
+
+def test_sr13_interlock_monitor_lost_latches_high_when_required() -> None:
+    lock, monitor, alarms, logged = _interlock(required=True)
+    monitor.set(0, full())
+    lock.tick(0, 0)
+    monitor.plug(S, False)
+    lock.tick(31 * S, 0)
+    assert ("raised", {"alarm": "monitor_lost", "priority": "high"}) in logged
+    assert lock.pauses()
+    monitor.plug(40 * S, True)
+    lock.tick(40 * S, 0)
+    assert alarms.active["monitor_lost"].condition is False  # latched: a clinician clears
+    assert alarms.clear_resolved() == ["monitor_lost"]

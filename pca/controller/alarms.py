@@ -21,6 +21,12 @@ PRIORITY: dict[str, Priority] = {
     "motor_fault": "high",
     "log_failure": "high",
     "self_test_failed": "high",
+    # SR-13: the respiratory monitor. monitor_lost is medium where monitoring is not
+    # required (AlarmSet.monitor_required).
+    "spo2_low": "high",
+    "etco2_high": "high",
+    "rr_low": "high",
+    "monitor_lost": "high",
     "reservoir_low": "medium",
     "battery_low": "medium",
     "dose_limit_reached": "medium",
@@ -30,7 +36,7 @@ PRIORITY: dict[str, Priority] = {
 # Stay active after their condition goes, until a clinician clears them.
 LATCHING = frozenset({"occlusion", "air_in_line", "reservoir_empty", "battery_depleted",
                       "door_open", "motor_fault", "log_failure", "delivery_interrupted",
-                      "self_test_failed"})
+                      "self_test_failed", "spo2_low", "etco2_high", "rr_low", "monitor_lost"})
 RANK: dict[Priority, int] = {"high": 3, "medium": 2, "low": 1}
 SILENCE_NS = 120 * NS_PER_S
 
@@ -50,10 +56,11 @@ SENSOR_ALARM = {
 class Alarm:
     name: str
     condition: bool
+    priority_override: Priority | None = None  # SR-13: monitor_lost where not required
 
     @property
     def priority(self) -> Priority:
-        return PRIORITY[self.name]
+        return self.priority_override or PRIORITY[self.name]
 
 
 class AlarmSet:
@@ -62,13 +69,35 @@ class AlarmSet:
     def __init__(self) -> None:
         self.active: dict[str, Alarm] = {}
         self.silenced_until_ns: int | None = None
+        self._optional: set[str] = set()  # medium and self-clearing here (SR-13)
+
+    def monitor_required(self, required: bool) -> None:
+        """SR-13: a lost monitor pauses the pump (high, latching) only where monitoring
+        is required; otherwise it is medium and clears itself when readings return."""
+        if required:
+            self._optional.discard("monitor_lost")
+        else:
+            self._optional.add("monitor_lost")
+        alarm = self.active.get("monitor_lost")
+        if alarm is not None:
+            alarm.priority_override = self._override("monitor_lost")
+
+    def _override(self, name: str) -> Priority | None:
+        return "medium" if name in self._optional else None
+
+    def priority_of(self, name: str) -> Priority:
+        """The priority `name` has here (PRIORITY, unless SR-13 made it medium)."""
+        return self._override(name) or PRIORITY[name]
+
+    def latching(self, name: str) -> bool:
+        return name in LATCHING and name not in self._optional
 
     def set_condition(self, name: str, present: bool) -> str | None:
         """Update a condition; returns "raised", "cleared" or None."""
         alarm = self.active.get(name)
         if present:
             if alarm is None:
-                self.active[name] = Alarm(name, True)
+                self.active[name] = Alarm(name, True, self._override(name))
                 self.silenced_until_ns = None  # a new alarm always sounds
                 return "raised"
             alarm.condition = True
@@ -76,7 +105,7 @@ class AlarmSet:
         if alarm is None:
             return None
         alarm.condition = False
-        if name not in LATCHING:
+        if not self.latching(name):
             del self.active[name]
             return "cleared"
         return None

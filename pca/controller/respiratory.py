@@ -13,11 +13,12 @@ Pure: no clock, no I/O. Every time is pump time in integer nanoseconds, passed i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, Protocol
 
-from pca.controller.ports import NS_PER_S, VITALS, VitalsReading
+from pca.controller.alarms import AlarmSet
+from pca.controller.ports import NS_PER_S, VITALS, RespiratoryMonitor, VitalsReading
 from pca.therapy.monitoring import LIMIT_OF, MonitorSettings
 
 ALARM_OF_VALUE = {"spo2": "spo2_low", "etco2_mmhg": "etco2_high", "rr": "rr_low"}
@@ -112,3 +113,64 @@ def describe_values(values: Mapping[str, int]) -> str:
     """Short text for the display: "SpO2 85 EtCO2 40 RR 0"."""
     names = {"spo2": "SpO2", "etco2_mmhg": "EtCO2", "rr": "RR", "pulse": "HR"}
     return " ".join(f"{names[k]} {values[k]}" for k in VITALS if k in values)
+
+
+class Emit(Protocol):
+    def __call__(self, type_: str, actor: Any, **fields: Any) -> None: ...
+
+
+class RespiratoryInterlock:
+    """SR-13 in the control loop: each tick, the monitor's new readings go to the watcher
+    (a reading that changes a value is logged as `vitals`), and the watcher's verdicts
+    become alarm conditions through `condition` (which stops delivery for a high one).
+
+    Only the prescription's [monitor] table turns the watch on; without one, readings
+    are still logged (the trend is worth having) but nothing is watched.
+    """
+
+    def __init__(self, monitor: RespiratoryMonitor | None, alarms: AlarmSet, emit: Emit,
+                 condition: Callable[[str, bool], None]) -> None:
+        self.monitor = monitor
+        self.alarms = alarms
+        self.emit = emit
+        self.condition = condition
+        self.watch: RespiratoryWatch | None = None
+        self.trend = VitalsTrend()
+
+    def activate(self, settings: MonitorSettings | None, now_ns: int) -> None:
+        """A prescription is in force (programmed, or recovered at boot)."""
+        self.watch = None if settings is None else RespiratoryWatch(settings, now_ns)
+        self.alarms.monitor_required(settings is None or settings.required)
+        if settings is None:
+            for name in MONITOR_ALARMS:  # nothing watched: no condition is present
+                if name in self.alarms.active:
+                    self.condition(name, False)
+
+    def tick(self, now_ns: int, pump_offset_ns: int) -> None:
+        """`now_ns` is pump time; readings are monotonic, pump time is that + offset."""
+        if self.monitor is not None:
+            for reading in self.monitor.poll(now_ns - pump_offset_ns):
+                changed = self.trend.changed(reading)
+                if changed is not None:
+                    self.emit("vitals", "system", **changed)
+                if self.watch is not None:
+                    self.watch.feed(reading, min(now_ns, reading.t_ns + pump_offset_ns))
+        if self.watch is None:
+            return
+        for name, status in self.watch.status(now_ns).items():
+            if status == "due":
+                self.condition(name, True)
+            elif status == "beyond":
+                if name in self.alarms.active:  # raised: it stays present until inside
+                    self.condition(name, True)
+            else:
+                self.condition(name, False)
+
+    def pauses(self) -> bool:
+        """A monitor alarm that stops delivery is active (PCA is denied: `monitor`)."""
+        return any(name in self.alarms.active and self.alarms.priority_of(name) == "high"
+                   for name in MONITOR_ALARMS)
+
+    def next_wakeup_ns(self, now_ns: int) -> int | None:
+        """Pump time at which a verdict changes by time alone (virtual time jumps to it)."""
+        return None if self.watch is None else self.watch.next_deadline_ns(now_ns)

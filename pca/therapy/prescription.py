@@ -8,6 +8,7 @@ from fractions import Fraction
 from typing import Any
 
 from pca.therapy.drugs import AMOUNT_FIELDS, DrugEntry, DrugLibrary, Limits
+from pca.therapy.monitoring import MonitorFormatError, MonitorSettings, check_monitor, parse_monitor
 from pca.therapy.units import DOSE_UNITS, exact, show
 
 # Fields of a prescription in the clinician's unit, and whether each is required.
@@ -42,6 +43,7 @@ class RxRequest:
     dose_limit_window_h: int
     loading_dose: Fraction
     clinician_bolus_max: Fraction
+    monitor: MonitorSettings | None = None  # the [monitor] table (SR-13); None: no monitor
 
     def entered(self) -> dict[str, Any]:
         """JSON-ready, in the clinician's unit; parse_request(entered()) gives it back."""
@@ -49,6 +51,8 @@ class RxRequest:
         for name in FIELDS:
             value = getattr(self, name)
             out[name] = float(value) if isinstance(value, Fraction) else value
+        if self.monitor is not None:
+            out["monitor"] = self.monitor.describe()
         return out
 
 
@@ -122,7 +126,7 @@ def _integer(raw: Mapping[str, Any], name: str, src: str, required: bool) -> int
 
 def parse_request(raw: Mapping[str, Any], src: str = "prescription") -> RxRequest:
     """Check the shape of a prescription table; raises PrescriptionFormatError."""
-    unknown = sorted(set(raw) - set(FIELDS) - {"drug_unit"})
+    unknown = sorted(set(raw) - set(FIELDS) - {"drug_unit", "monitor"})
     if unknown:
         raise PrescriptionFormatError(f"{src}: unknown field(s) {', '.join(unknown)}")
     drug = raw.get("drug")
@@ -136,6 +140,12 @@ def parse_request(raw: Mapping[str, Any], src: str = "prescription") -> RxReques
         raise PrescriptionFormatError(
             f"{src}: concentration_per_ml is required (it never has a default)")
     window = _integer(raw, "dose_limit_window_h", src, required=False)
+    monitor = None
+    if raw.get("monitor") is not None:
+        try:
+            monitor = parse_monitor(raw["monitor"], f"{src}: monitor")
+        except MonitorFormatError as err:
+            raise PrescriptionFormatError(str(err)) from None
     return RxRequest(
         drug=drug,
         concentration_per_ml=_number(raw, "concentration_per_ml", None, src),
@@ -149,6 +159,7 @@ def parse_request(raw: Mapping[str, Any], src: str = "prescription") -> RxReques
         dose_limit_window_h=1 if window is None else window,
         loading_dose=_number(raw, "loading_dose", Fraction(0), src),
         clinician_bolus_max=_number(raw, "clinician_bolus_max", Fraction(0), src),
+        monitor=monitor,
     )
 
 
@@ -262,6 +273,10 @@ def validate(req: RxRequest, library: DrugLibrary, *, bolus_rate_ml_h: Fraction,
         return Verdict(None, tuple(errors), ())
     hard, soft = _check_limits(req, entry)
     errors.extend(hard)
+    if req.monitor is not None:  # SR-13 settings against the library's monitor limits
+        monitor_hard, monitor_soft = check_monitor(req.monitor, library.monitor_limits)
+        errors.extend(monitor_hard)
+        soft.extend(monitor_soft)
     rx = derive(req, entry.unit)
     unit = req.dose_unit
     if rx.dose_limit_ml is not None:
