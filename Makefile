@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint native-test clean
+.PHONY: run test lint native-test clean diagram
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ native-test: $(STAMP)
 
 test: $(STAMP) lint native-test
 	$(BIN)/python -m pytest
+
+# The state machine's picture, drawn from its transitions table (tests/test_diagram.py checks it).
+diagram: $(STAMP)
+	$(BIN)/python -m pca.controller.diagram > docs/state-machine.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -13,7 +13,7 @@ DELEGATED: dict[tuple[str, ...], str] = {
     ("bench", "log"): "pca.app.bench",
     ("bench", "scenario"): "pca.app.bench",
     ("hw", "selftest"): "pca.app.hw_selftest",
-    ("bench", "report"): "pca.review.bench",
+    ("bench", "report"): "pca.app.bench_report",
     ("report",): "pca.app.report",
     ("rx",): "pca.app.rx",
     ("pin",): "pca.app.pin",

@@ -12,15 +12,14 @@ pharmacy intake (`intake`), the clinician commands (`commands`), the panel's por
 from __future__ import annotations
 
 import queue
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from transitions import EventData, Machine
 
-from pca.controller import commands, patient
+from pca.controller import commands, patient, view
 from pca.controller.alarms import AlarmSet
-from pca.controller.auth import FailureState, PinService, Role
+from pca.controller.auth import PinService, Role
 from pca.controller.conditions import Conditions
 from pca.controller.delivery import DeliveryEngine, Segment
 from pca.controller.desk import Desk
@@ -35,7 +34,7 @@ from pca.controller.inputs import (
 )
 from pca.controller.intake import Intake
 from pca.controller.journal import Journal, from_to
-from pca.controller.panel import FrontPanel, PanelView, highest_first
+from pca.controller.panel import FrontPanel, PanelView
 from pca.controller.ports import (
     NS_PER_S,
     Actor,
@@ -51,8 +50,9 @@ from pca.controller.pumptime import MotorInPumpTime, PumpTime
 from pca.controller.recovery import recover
 from pca.controller.resume import resume
 from pca.controller.sessions import Sessions
+from pca.controller.view import Snapshot
 from pca.therapy.drugs import DrugLibrary
-from pca.therapy.ledger import DoseLedger, DoseSource, Source, ml_to_steps
+from pca.therapy.ledger import DoseLedger, DoseSource, ml_to_steps
 from pca.therapy.prescription import Prescription
 
 # ---- the machine, as one table --------------------------------------------------------
@@ -79,19 +79,6 @@ TRANSITIONS: list[dict[str, Any]] = [
 
 DOSE_OF_STATE: dict[str, DoseSource] = {
     "pca_dose": "pca", "clinician_dose": "clinician", "loading_dose": "loading"}
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What the pump looks like at an instant (for trace, display, simulator)."""
-
-    state: str
-    rate_ml_h: float
-    delivered_steps: Mapping[Source, int]
-    reservoir_steps: int
-    alarms: list[str]
-    silenced: bool
-    lockout_left_s: float
 
 
 class Pump:
@@ -282,21 +269,10 @@ class Pump:
         self.machine.set_state(state)
 
     def snapshot(self) -> Snapshot:
-        now = self.pump_ns()
-        delivered, rate = self.delivery.delivered(now)
-        left = self.delivery.reservoir_left(self.delivery.unrecorded(now))
-        lockout_end = self.ledger.lockout_ends_ns()
-        lockout_left = max(0, (lockout_end or now) - now) / NS_PER_S
-        return Snapshot(self.state, rate, delivered, left, self.alarms.names(),
-                        self.alarms.silenced(now), lockout_left)
+        return view.snapshot(self)
 
     def panel_view(self) -> PanelView:
-        snap = self.snapshot()
-        reservoir_ml = float(snap.reservoir_steps / self.profile.steps_per_ml)
-        present = set(self.conditions.present())
-        return PanelView(snap.state, snap.rate_ml_h, max(0.0, reservoir_ml),
-                         highest_first(snap.alarms, present), snap.silenced, self.rx,
-                         self.intake.library)
+        return view.panel_view(self)
 
     def log_unusable(self, why: str) -> None:
         """The log failed its start-up check (SR-7): alarm and refuse to deliver."""
@@ -344,9 +320,6 @@ class Pump:
     @property
     def pins(self) -> PinService:
         return self.sessions.pins
-
-    def failures(self) -> FailureState:
-        return self.sessions.pins.failures
 
     @property
     def library(self) -> DrugLibrary:

@@ -1,9 +1,10 @@
-"""Benchmark of the review report on a generated multi-day episode: prints the seconds taken.
+"""`pca bench report`: times the review report on a generated multi-day episode.
 
-`python -m pca.review.bench [--days 7] [--pdf] [--keep DIR]` (or `pca bench report` once
-routed). It makes the episode with the real scenario runner, then times the report twice: in
-this process (reading, charts, writing) and as the `pca report` command a user runs (with
-interpreter start-up and imports). It prints figures; it asserts nothing.
+`pca bench report [--days 7] [--pdf] [--keep DIR]` (or `python -m pca.app.bench_report`).
+It lives in `app`, not `review`, because it drives the scenario runner: it makes the
+episode with the real runner, then times the report twice: in this process (reading,
+charts, writing) and as the `pca report` command a user runs (with interpreter start-up and
+imports). It prints figures; it asserts nothing.
 """
 
 from __future__ import annotations
