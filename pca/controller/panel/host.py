@@ -49,7 +49,7 @@ class RxReview:
 
 
 class PanelHost(Protocol):
-    """What the panel may ask of the pump (pump.py, section 'what the front panel may ask')."""
+    """What the panel may ask of the pump (answered by pca.controller.desk.Desk)."""
 
     session_role: Role
 
