@@ -34,6 +34,18 @@ class DisplayConfig:
 
 
 @dataclass(frozen=True)
+class MonitorConfig:
+    """The respiratory monitor's serial line (SR-13)."""
+
+    kind: str = "none"  # "nonin" (Nonin OEM III, Serial Data Format #2) or "none"
+    port: str = "/dev/serial0"  # the Pi's UART, or a USB adapter (/dev/ttyUSB0)
+    baudrate: int = 9600
+
+
+MONITOR_KINDS = ("nonin", "none")
+
+
+@dataclass(frozen=True)
 class Config:
     source: str = "(built-in defaults)"
     database: Path = Path("/var/lib/pca/events.db")
@@ -47,10 +59,30 @@ class Config:
     profile: PumpProfile = field(default_factory=PumpProfile)
     motor: MotorConfig = field(default_factory=MotorConfig)
     display: DisplayConfig = field(default_factory=DisplayConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
 
 TOP_KEYS = {"database", "pinout", "drug_library", "pin_factory", "tick_ms", "pump", "motor",
-            "pepper", "rx_spool", "rx_watch", "display"}
+            "pepper", "rx_spool", "rx_watch", "display", "monitor"}
+
+
+def _monitor(raw: object, src: str) -> MonitorConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{src}: [monitor] must be a table")
+    unknown = sorted(set(raw) - {"kind", "port", "baudrate"})
+    if unknown:
+        raise ConfigError(f"{src}: [monitor] unknown key(s) {', '.join(unknown)}")
+    kind = raw.get("kind", "none")
+    if kind not in MONITOR_KINDS:
+        raise ConfigError(f"{src}: monitor.kind = {kind!r} must be one of "
+                          f"{', '.join(MONITOR_KINDS)}")
+    port = raw.get("port", MonitorConfig.port)
+    if not isinstance(port, str) or not port:
+        raise ConfigError(f"{src}: monitor.port = {port!r} must be a device path")
+    baud = raw.get("baudrate", MonitorConfig.baudrate)
+    if isinstance(baud, bool) or not isinstance(baud, int) or baud <= 0:
+        raise ConfigError(f"{src}: monitor.baudrate = {baud!r} must be a whole number > 0")
+    return MonitorConfig(kind, port, baud)
 
 
 def _fraction(raw: dict[str, Any], key: str, src: str) -> Fraction:
@@ -114,6 +146,8 @@ def load_config(path: Path | None) -> Config:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"{src}: display.{key} = {value!r} must be a whole number")
         changes["display"] = replace(DisplayConfig(), **raw_display)
+    if "monitor" in data:
+        changes["monitor"] = _monitor(data["monitor"], src)
     if "pump" in data:
         try:
             changes["profile"] = PumpProfile.from_table(data["pump"], f"{src}: [pump]")

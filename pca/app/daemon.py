@@ -77,6 +77,7 @@ class Wiring:
     hardware: Any = None
     motor: Any = None
     log: Any = None
+    monitor: Any = None  # the respiratory monitor's reader (pca.hw.nonin), or None
 
 
 def _library(cfg: Config, problems: list[str]) -> DrugLibrary:
@@ -165,6 +166,9 @@ def wire(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None 
     annunciator = hardware.annunciator if hardware is not None else _SilentAnnunciator()
     display = _display(cfg, sim, problems)
     stack.callback(display.close)
+    monitor, monitor_error = _open_monitor(cfg)
+    if monitor is not None:
+        stack.callback(monitor.close)
     pepper = None
     if cfg.pepper.exists() and not sim:
         try:
@@ -173,7 +177,8 @@ def wire(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None 
             problems.append(str(err))
     pump = Pump.boot(motor=motor, annunciator=annunciator, log=log, clock=RealClock(),
                      library=library, profile=cfg.profile, credentials=log, display=display,
-                     pepper=pepper)
+                     pepper=pepper, monitor=monitor)
+    problems += _monitor_problems(cfg, pump, monitor_error)
     if not pump.pins.provisioned():
         problems.append("no clinician PIN is provisioned: run `pca pin set` "
                         "(no clinician action is possible until then)")
@@ -185,7 +190,38 @@ def wire(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None 
     sink.target = pump
     for item in sink.early:
         pump.put(item)
-    return Wiring(pump, problems, stack, hardware, motor, log)
+    return Wiring(pump, problems, stack, hardware, motor, log, monitor)
+
+
+def _open_monitor(cfg: Config) -> tuple[Any, str | None]:
+    """The configured respiratory monitor, opened once now; (reader, why it did not open).
+    The reader keeps trying to open the line after start, so a monitor plugged in later
+    is picked up."""
+    if cfg.monitor.kind == "none":
+        return None, None
+    from pca.hw.nonin import NoninOximeter
+
+    oximeter = NoninOximeter(cfg.monitor.port, baudrate=cfg.monitor.baudrate)
+    try:
+        oximeter.open()
+    except Exception as err:  # no such device, permission, pyserial missing
+        return oximeter, f"{cfg.monitor.port}: {err}"
+    return oximeter, None
+
+
+def _monitor_problems(cfg: Config, pump: Pump, error: str | None) -> list[str]:
+    """SR-13 at power-on: a prescription that requires monitoring needs a monitor."""
+    rx = pump.rx
+    settings = None if rx is None else rx.request.monitor
+    if settings is None or not settings.required:
+        return []
+    if cfg.monitor.kind == "none":
+        return [f"the prescription requires a respiratory monitor, but {cfg.source} has no "
+                "[monitor] (kind = \"nonin\", port = ...): configure and connect it"]
+    if error is not None:
+        return [f"respiratory monitor ({cfg.monitor.kind}) not found at {error}: the "
+                "prescription requires monitoring; connect the monitor and its cable"]
+    return []
 
 
 def _display(cfg: Config, sim: bool, problems: list[str]) -> Any:
@@ -272,6 +308,8 @@ def run(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None =
     with wiring.stack:
         if wiring.hardware is not None:
             wiring.hardware.start()
+        if wiring.monitor is not None:
+            wiring.monitor.start()
         for line in _describe(wiring):
             print(line, flush=True)
         notifier.send("READY=1", loop.status())

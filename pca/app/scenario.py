@@ -35,6 +35,7 @@ from pca.controller.inputs import (
 from pca.controller.ports import NS_PER_S, Priority
 from pca.controller.profile import PumpProfile
 from pca.controller.pump import Pump
+from pca.hw.sim_monitor import SimulatedMonitor
 from pca.hw.sim_motor import VirtualMotor
 from pca.store.eventlog import SqliteEventLog, database_exists, export_rows, parse_wall_ns
 from pca.therapy.drugs import DrugLibrary, LibraryError, default_library, parse_library
@@ -62,8 +63,14 @@ ACTIONS: dict[str, tuple[set[str], set[str]]] = {
     "crash": (set(), set()),
     "restart": (set(), set()),
     "clock_step": ({"seconds"}, set()),
+    "vitals": (set(), {"spo2", "etco2_mmhg", "rr", "pulse"}),
 }
-OFF_ACTIONS = {"signal", "clock_step", "restart"}
+# What a `vitals` step may say, in whole units (SR-13): %, mmHg, breaths/min, beats/min.
+VITAL_RANGES = {"spo2": (0, 100), "etco2_mmhg": (0, 150), "rr": (0, 150), "pulse": (0, 350)}
+SIGNALS = (*SENSORS, "monitor")  # monitor: the respiratory monitor is plugged in or not
+# While the pump is off these still happen: the hardware (the lines, the respiratory
+# monitor) and the wall clock change whether or not the pump is there to see it.
+OFF_ACTIONS = {"signal", "clock_step", "restart", "vitals"}
 DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
 
@@ -144,9 +151,9 @@ def _check_fields(do: str, f: Mapping[str, Any], where: str) -> None:
         if not isinstance(keys, str) or not keys or any(k not in "0123456789*#" for k in keys):
             raise ScenarioError(f"{where}.keys: {keys!r} must be keypad keys 0-9, * and #")
     if do == "signal":
-        if f["name"] not in SENSORS:
+        if f["name"] not in SIGNALS:
             raise ScenarioError(f"{where}.name: unknown signal {f['name']!r} "
-                                f"(known: {', '.join(SENSORS)})")
+                                f"(known: {', '.join(SIGNALS)})")
         if not isinstance(f["value"], bool):
             raise ScenarioError(f"{where}.value: {f['value']!r} must be true or false")
     if do == "clinician_bolus":
@@ -155,6 +162,15 @@ def _check_fields(do: str, f: Mapping[str, Any], where: str) -> None:
         _number(f["syringe_ml"], f"{where}.syringe_ml")
     if do == "clock_step":
         _number(f["seconds"], f"{where}.seconds")
+    if do == "vitals":
+        if not f:
+            raise ScenarioError(f"{where} (vitals): give at least one of "
+                                f"{', '.join(VITAL_RANGES)}")
+        for key, value in f.items():
+            low, high = VITAL_RANGES[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ScenarioError(f"{where}.{key}: {value!r} must be a whole number "
+                                    f"{low}..{high}")
     if do == "program" and "confirm_soft" in f and not isinstance(f["confirm_soft"], bool):
         raise ScenarioError(f"{where}.confirm_soft: {f['confirm_soft']!r} must be true/false")
 
@@ -167,7 +183,8 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(f"{src}: cannot read: {err.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ScenarioError(f"{src}: not valid TOML: {err}") from None
-    known = {"name", "start", "clinician_pin", "end", "pump", "prescription", "step", "drug"}
+    known = {"name", "start", "clinician_pin", "end", "pump", "prescription", "step", "drug",
+             "monitor"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ScenarioError(f"{src}: unknown top-level field {', '.join(unknown)}")
@@ -184,11 +201,20 @@ def load_scenario(path: str | Path) -> Scenario:
     except ValueError as err:
         raise ScenarioError(str(err)) from None
     rx = None
+    if "monitor" in data and "prescription" not in data:
+        raise ScenarioError(f"{src}: [monitor] comes with a [prescription] (program activates "
+                            "both)")
     if "prescription" in data:
         if not isinstance(data["prescription"], dict):
             raise ScenarioError(f"{src}: [prescription] must be a table")
+        table = dict(data["prescription"])
+        if "monitor" in table:
+            raise ScenarioError(f"{src}: [prescription]: monitor settings go in their own "
+                                "[monitor] table")
+        if "monitor" in data:
+            table["monitor"] = data["monitor"]
         try:
-            rx = parse_request(data["prescription"], f"{src}: [prescription]")
+            rx = parse_request(table, f"{src}: [prescription]")
         except PrescriptionFormatError as err:
             raise ScenarioError(str(err)) from None
     library = default_library()
@@ -258,13 +284,14 @@ class _Run:
     pump: Pump | None = None
     motor: VirtualMotor | None = None
     lines: dict[str, bool] = field(default_factory=dict)
+    monitor: SimulatedMonitor = field(default_factory=SimulatedMonitor)
     base_steps: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCES, 0))
 
     def power_on(self, first: bool) -> None:
         self.motor = VirtualMotor()
         self.pump = Pump.boot(motor=self.motor, annunciator=QuietAnnunciator(), log=self.log,
                               clock=self.clock, library=self.sc.library, profile=self.sc.profile,
-                              credentials=self.log)
+                              credentials=self.log, monitor=self.monitor)
         if first and self.sc.pin is not None:
             self.pump.provision_pin(self.sc.pin)
         for name, active in sorted(self.lines.items()):
@@ -286,7 +313,13 @@ class _Run:
         f = step.fields
         if self.pump is None and step.do not in OFF_ACTIONS:
             return []
-        if step.do == "signal":
+        if step.do == "signal" and f["name"] == "monitor":
+            self.monitor.plug(self.clock.now_ns, bool(f["value"]))
+            self._tick()
+        elif step.do == "vitals":
+            self.monitor.set(self.clock.now_ns, f)
+            self._tick()
+        elif step.do == "signal":
             self.lines[f["name"]] = bool(f["value"])
             self._put(Sensor(f["name"], bool(f["value"])))
         elif step.do == "clock_step":

@@ -14,6 +14,7 @@ from textual.widgets import Static
 
 from pca.app.sim_world import LINES, SimWorld, View
 from pca.controller.ports import NS_PER_S, Event
+from pca.controller.respiratory import describe_values
 from pca.hw.alarm_patterns import BURSTS, LAMPS
 
 SPEEDS = (1, 10, 60, 600)  # virtual seconds per real second; `t` cycles through them
@@ -28,7 +29,8 @@ PRIORITY_STYLE = {"high": "bold white on red", "medium": "bold black on yellow",
                   "low": "black on cyan"}
 SOURCE_ORDER = ("basal", "pca", "loading", "clinician", "kvo")
 DENIAL_LABEL = {"lockout": "lockout", "dose_limit": "dose limit", "max_per_hour": "max/hour",
-                "in_progress": "dose running", "alarm": "alarm", "not_running": "not running"}
+                "in_progress": "dose running", "alarm": "alarm", "not_running": "not running",
+                "monitor": "breathing monitor"}
 BAR_CELLS = 20
 QUIET_EVENTS = frozenset({"delivery"})  # the motor journal: every grant; too busy to show
 
@@ -59,6 +61,10 @@ class PumpSimApp(App[int]):
         Binding("space,b", "bolus", "bolus button"),
         *KEYPAD_BINDINGS,
         *[Binding(key, f"switch('{line}')", show=False) for key, line in SWITCH_KEYS.items()],
+        Binding("s", "lower_spo2", "lower SpO2", show=False),
+        Binding("n", "no_breath", "stop breathing", show=False),
+        Binding("v", "breathe", "breathe normally", show=False),
+        Binding("m", "monitor_cable", "unplug/plug the monitor", show=False),
         Binding("t", "speed", "time speed"),
         Binding("r", "rx_file", "demo Rx file"),
         Binding("p", "program_demo", "program demo Rx (sim shortcut)"),
@@ -125,6 +131,25 @@ class PumpSimApp(App[int]):
     def action_switch(self, line: str) -> None:
         active = self.world.toggle_line(line)
         self.note = f"{LINE_LABEL[line]} line {'ACTIVE' if active else 'back to normal'}"
+        self.refresh_view()
+
+    def action_lower_spo2(self) -> None:
+        self.note = f"patient's SpO2 falls to {self.world.lower_spo2()} %"
+        self.refresh_view()
+
+    def action_no_breath(self) -> None:
+        self.world.stop_breathing()
+        self.note = "patient stops breathing (RR 0, no exhaled CO2)"
+        self.refresh_view()
+
+    def action_breathe(self) -> None:
+        self.world.breathe_normally()
+        self.note = "patient breathes normally again"
+        self.refresh_view()
+
+    def action_monitor_cable(self) -> None:
+        plugged = self.world.toggle_monitor()
+        self.note = "monitor plugged in again" if plugged else "monitor cable UNPLUGGED"
         self.refresh_view()
 
     def action_speed(self) -> None:
@@ -226,6 +251,12 @@ def _lines(view: View) -> Text:
         text.append(f"{keys[line]} ", style="bold")
         text.append(f"{LINE_LABEL[line]:<10} ")
         text.append("ON " if active else "off", style="bold white on red" if active else "green")
+    text.append("\nmonitor ", style="bold")
+    if not view.monitor_plugged:
+        text.append("UNPLUGGED (m)", style="bold white on red")
+    else:
+        text.append(describe_values(view.vitals) or "no values")
+        text.append("  (m unplug)", style="dim")
     return text
 
 
@@ -312,7 +343,9 @@ def _help() -> Text:
     text.append("0-9 * #", style="bold")
     text.append(" keypad (PIN # unlocks)  ")
     text.append("o a d e l x", style="bold")
-    text.append(" lines\n")
+    text.append(" lines  ")
+    text.append("s n v m", style="bold")
+    text.append(" SpO2 down, no breath, breathe, monitor cable\n")
     text.append("t", style="bold")
     text.append(" speed  ")
     text.append("r", style="bold")

@@ -33,7 +33,7 @@ from typing import Any
 
 from pca.app.config import Config
 from pca.app.scenario import VirtualClock
-from pca.controller.alarms import PRIORITY, RANK
+from pca.controller.alarms import RANK
 from pca.controller.auth import verify_pin
 from pca.controller.inputs import ClinicianCommand, Input, PendingPrescription
 from pca.controller.ports import NS_PER_S, Event, Priority, StoredEvent
@@ -45,6 +45,7 @@ from pca.hw.keypad import LAYOUT
 from pca.hw.mock_panel import MockPanel
 from pca.hw.pinmap import REPO_PINOUT, load_pinmap
 from pca.hw.sensors import DEFAULT_HOLD_NS
+from pca.hw.sim_monitor import SimulatedMonitor
 from pca.hw.sim_motor import VirtualMotor
 from pca.store.eventlog import SqliteEventLog, database_exists
 from pca.store.verify import verify
@@ -70,13 +71,20 @@ KEYPAD_KEYS = frozenset(k for row in LAYOUT for k in row)
 LINES = ("occlusion", "air_in_line", "door_open", "end_of_travel", "battery_low",
          "battery_depleted")
 RECENT_EVENTS = 200
+# The simulated patient's breathing monitor (SR-13): normal values at start, and what the
+# demo prescription watches.
+NORMAL_VITALS = {"spo2": 97, "etco2_mmhg": 38, "rr": 14, "pulse": 72}
+DEMO_MONITOR = {"spo2_min": 90, "etco2_max_mmhg": 50, "rr_min": 8, "delay_s": 30,
+                "stale_s": 30, "required": True}
+SPO2_STEP = 3  # one press of "lower SpO2"
 
 
 def demo_prescription() -> dict[str, Any]:
     """The [prescription] table of the bundled demo scenario (post-op morphine PCA)."""
     text = resources.files("pca.examples").joinpath(DEMO_SCENARIO).read_text("utf-8")
-    table = tomllib.loads(text)["prescription"]
-    return dict(table)
+    table = dict(tomllib.loads(text)["prescription"])
+    table["monitor"] = dict(DEMO_MONITOR)
+    return table
 
 
 # ---- what the log says (the simulator watches the events the pump logs) --------------------
@@ -182,6 +190,8 @@ class View:
     lockout_left_s: float
     drug: str | None
     lines: Mapping[str, bool]
+    vitals: Mapping[str, int]
+    monitor_plugged: bool
     demo_pin: str | None
     recent: tuple[Event, ...]
 
@@ -213,10 +223,13 @@ class SimWorld:
             self._closers.append(self.hardware.close)
             self.motor = VirtualMotor()
             self.display = SimDisplay()
+            self.monitor = SimulatedMonitor()
+            self.monitor.set(self.clock.now_ns, NORMAL_VITALS)
             self.pump = Pump.boot(motor=self.motor, annunciator=self.hardware.annunciator,
                                   log=ObservedLog(self.sqlite, self.tally), clock=self.clock,
                                   library=default_library(), profile=self.profile,
-                                  credentials=self.sqlite, display=self.display)
+                                  credentials=self.sqlite, display=self.display,
+                                  monitor=self.monitor)
         except Exception:
             self.close()
             raise
@@ -331,6 +344,30 @@ class SimWorld:
         self.set_line(name, not self.lines[name])
         return self.lines[name]
 
+    # ---- the patient's breathing (the respiratory monitor, SR-13) -------------------------
+    def lower_spo2(self, by: int = SPO2_STEP) -> int:
+        """The patient's SpO2 falls (each press: a few %); returns the new value."""
+        spo2 = max(50, self.monitor.values.get("spo2", NORMAL_VITALS["spo2"]) - by)
+        self.set_vitals({"spo2": spo2})
+        return spo2
+
+    def stop_breathing(self) -> None:
+        """Apnoea: no breath (RR 0), so no exhaled CO2 either."""
+        self.set_vitals({"rr": 0, "etco2_mmhg": 0})
+
+    def breathe_normally(self) -> None:
+        self.set_vitals(NORMAL_VITALS)
+
+    def set_vitals(self, values: Mapping[str, int]) -> None:
+        self.monitor.set(self.clock.now_ns, values)
+        self.sink.pending = True  # the next tick reads it
+
+    def toggle_monitor(self) -> bool:
+        """Unplug the monitor's cable, or plug it in again; returns whether it is plugged."""
+        self.monitor.plug(self.clock.now_ns, not self.monitor.plugged)
+        self.sink.pending = True
+        return self.monitor.plugged
+
     def deliver_demo_rx_file(self) -> None:
         """A pharmacy file with the demo prescription arrives (a USB stick: no GPIO device
         exists for it, so it goes on the queue, as the daemon's file watcher puts it). It
@@ -377,7 +414,7 @@ class SimWorld:
         live: dict[str, float] = {
             s: (self._base_steps.get(s, 0) + snap.delivered_steps[s]) / per_ml for s in SOURCES}
         alarms = tuple(sorted(
-            (AlarmRow(a.name, PRIORITY[a.name], a.condition) for a in pump.alarms.active.values()),
+            (AlarmRow(a.name, a.priority, a.condition) for a in pump.alarms.active.values()),
             key=lambda r: (-RANK[r.priority], r.name)))
         sounding = pump.alarms.highest()
         syringe_ml = self.tally.syringe_ml
@@ -399,7 +436,8 @@ class SimWorld:
             lockout_left_s=snap.lockout_left_s,
             drug=None if rx is None else
             f"{rx.request.drug} {float(rx.request.concentration_per_ml):g} {rx.drug_unit}/mL",
-            lines=dict(self.lines), demo_pin=self.demo_pin,
+            lines=dict(self.lines), vitals=dict(self.monitor.values),
+            monitor_plugged=self.monitor.plugged, demo_pin=self.demo_pin,
             recent=tuple(self.tally.recent))
 
     def close(self) -> None:

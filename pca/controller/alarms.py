@@ -80,14 +80,15 @@ class AlarmSet:
             self._optional.add("monitor_lost")
         alarm = self.active.get("monitor_lost")
         if alarm is not None:
-            alarm.priority_override = self._override("monitor_lost")
+            alarm.priority_override = self.override_of("monitor_lost")
 
-    def _override(self, name: str) -> Priority | None:
+    def override_of(self, name: str) -> Priority | None:
+        """The priority SR-13 gives `name` here instead of PRIORITY's, if any."""
         return "medium" if name in self._optional else None
 
     def priority_of(self, name: str) -> Priority:
         """The priority `name` has here (PRIORITY, unless SR-13 made it medium)."""
-        return self._override(name) or PRIORITY[name]
+        return self.override_of(name) or PRIORITY[name]
 
     def latching(self, name: str) -> bool:
         return name in LATCHING and name not in self._optional
@@ -97,7 +98,7 @@ class AlarmSet:
         alarm = self.active.get(name)
         if present:
             if alarm is None:
-                self.active[name] = Alarm(name, True, self._override(name))
+                self.active[name] = Alarm(name, True, self.override_of(name))
                 self.silenced_until_ns = None  # a new alarm always sounds
                 return "raised"
             alarm.condition = True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from pca.controller.alarms import PRIORITY, SENSOR_ALARM, Alarm, AlarmSet
+from pca.controller.alarms import SENSOR_ALARM, Alarm, AlarmSet
 from pca.controller.journal import Journal
 from pca.controller.ports import Actor
 
@@ -33,11 +33,12 @@ class Conditions:
 
     def condition(self, name: str, present: bool) -> None:
         change = self.alarms.set_condition(name, present)
+        priority = self.alarms.priority_of(name)
         if change == "raised":
-            self.journal.emit("alarm_raised", "system", alarm=name, priority=PRIORITY[name])
+            self.journal.emit("alarm_raised", "system", alarm=name, priority=priority)
         elif change == "cleared":
-            self.journal.emit("alarm_cleared", "system", alarm=name, priority=PRIORITY[name])
-        if present and PRIORITY[name] == "high":
+            self.journal.emit("alarm_cleared", "system", alarm=name, priority=priority)
+        if present and priority == "high":
             self.on_high()
 
     def raise_event(self, name: str) -> None:
@@ -77,19 +78,21 @@ class Conditions:
     def clear_resolved(self, actor: Actor) -> None:
         """Clinician clear: every alarm whose condition has gone."""
         for name in self.alarms.clear_resolved():
-            self.journal.emit("alarm_cleared", actor, alarm=name, priority=PRIORITY[name])
+            self.journal.emit("alarm_cleared", actor, alarm=name,
+                              priority=self.alarms.priority_of(name))
 
     def dismiss(self, name: str, actor: Actor) -> None:
         """Clear one latched alarm whose cause the action has just removed."""
         alarm = self.alarms.active.get(name)
         if alarm is not None and not alarm.condition:
             del self.alarms.active[name]
-            self.journal.emit("alarm_cleared", actor, alarm=name, priority=PRIORITY[name])
+            self.journal.emit("alarm_cleared", actor, alarm=name,
+                              priority=self.alarms.priority_of(name))
 
     def restore(self, names: set[str]) -> None:
         """After a restart: the latching alarms the log left active."""
         for name in sorted(names):
-            self.alarms.active.setdefault(name, Alarm(name, False))
+            self.alarms.active.setdefault(name, Alarm(name, False, self.alarms.override_of(name)))
 
     def present(self) -> list[str]:
         return sorted(a.name for a in self.alarms.active.values() if a.condition)

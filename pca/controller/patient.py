@@ -11,6 +11,7 @@ from pca.controller.delivery import DeliveryEngine, Dose
 from pca.controller.journal import Journal
 from pca.controller.ports import Annunciator
 from pca.controller.recovery import DELIVERING_STATES
+from pca.controller.respiratory import RespiratoryInterlock
 from pca.therapy.prescription import Prescription
 
 DOSE_STATES = ("pca_dose", "clinician_dose", "loading_dose")
@@ -26,6 +27,7 @@ class PatientHost(Protocol):
     delivery: DeliveryEngine
     conditions: Conditions
     alarms: AlarmSet
+    respiratory: RespiratoryInterlock
 
     def trigger(self, name: str) -> bool: ...
 
@@ -36,7 +38,9 @@ def pca_request(host: PatientHost) -> None:
     delivery = host.delivery
     now = delivery.time.now_ns
     reason: str | None
-    if host.alarms.has_high():
+    if host.respiratory.pauses():
+        reason = "monitor"  # SR-13: breathing failed; PCA waits for a clinician
+    elif host.alarms.has_high():
         reason = "alarm"
     elif host.state not in DELIVERING_STATES:
         reason = "not_running"

@@ -44,10 +44,12 @@ from pca.controller.ports import (
     Display,
     EventLog,
     Motor,
+    RespiratoryMonitor,
 )
 from pca.controller.profile import PumpProfile
 from pca.controller.pumptime import MotorInPumpTime, PumpTime
 from pca.controller.recovery import recover
+from pca.controller.respiratory import RespiratoryInterlock
 from pca.controller.resume import resume
 from pca.controller.sessions import Sessions
 from pca.controller.view import Snapshot
@@ -89,7 +91,8 @@ class Pump:
 
     def __init__(self, *, motor: Motor, annunciator: Annunciator, log: EventLog, clock: Clock,
                  library: DrugLibrary, profile: PumpProfile, credentials: Credentials,
-                 display: Display | None = None, pepper: bytes | None = None) -> None:
+                 display: Display | None = None, pepper: bytes | None = None,
+                 monitor: RespiratoryMonitor | None = None) -> None:
         self.annunciator = annunciator
         self.log = log
         self.clock = clock
@@ -102,6 +105,9 @@ class Pump:
         low_steps = ml_to_steps(profile.low_reservoir_ml, profile.steps_per_ml)
         self.conditions = Conditions(self.alarms, self.journal, self.delivery, low_steps,
                                      self._fault_now)
+        # SR-13: the respiratory monitor's readings become vitals events and alarms.
+        self.respiratory = RespiratoryInterlock(monitor, self.alarms, self.journal.emit,
+                                                self.conditions.condition)
         self.sessions = Sessions(credentials, pepper, self.time, self.journal)
         self.intake = Intake(library, profile, self.journal, self.sessions)
         self.desk = Desk(self.sessions, self.intake, self._handle, self.panel_view)
@@ -140,6 +146,8 @@ class Pump:
         if jump is not None:
             self.journal.emit("clock_changed", "system", delta_s=jump / NS_PER_S)
         self._service_motor(now)  # a dose that has just ended is over before inputs
+        # Readings before inputs: a clinician's clear in this tick sees the latest values.
+        self.respiratory.tick(now, self.time.offset_ns)
         while True:
             try:
                 item = self.inputs.get_nowait()
@@ -166,6 +174,9 @@ class Pump:
             times.append(self.sessions.until_ns)
         if self.alarms.silenced_until_ns is not None and self.alarms.silenced(now):
             times.append(self.alarms.silenced_until_ns)
+        monitor_due = self.respiratory.next_wakeup_ns(now)
+        if monitor_due is not None:
+            times.append(monitor_due)
         future = [t for t in times if t > now]
         return min(future) - self.time.offset_ns if future else None
 
@@ -264,6 +275,7 @@ class Pump:
         self.rx = rx
         if rx is not None:
             self.delivery.activate(rx)
+        self.respiratory.activate(None if rx is None else rx.request.monitor, self.time.now_ns)
 
     def set_state(self, state: str) -> None:
         self.machine.set_state(state)

@@ -136,10 +136,14 @@ class RespiratoryInterlock:
         self.condition = condition
         self.watch: RespiratoryWatch | None = None
         self.trend = VitalsTrend()
+        self.last: VitalsReading | None = None  # the latest reading, whatever is watched
 
     def activate(self, settings: MonitorSettings | None, now_ns: int) -> None:
-        """A prescription is in force (programmed, or recovered at boot)."""
+        """A prescription is in force (programmed, or recovered at boot). The watch starts
+        now, from the values last read: one beyond its limit counts from now."""
         self.watch = None if settings is None else RespiratoryWatch(settings, now_ns)
+        if self.watch is not None and self.last is not None:
+            self.watch.feed(self.last, now_ns)
         self.alarms.monitor_required(settings is None or settings.required)
         if settings is None:
             for name in MONITOR_ALARMS:  # nothing watched: no condition is present
@@ -150,6 +154,7 @@ class RespiratoryInterlock:
         """`now_ns` is pump time; readings are monotonic, pump time is that + offset."""
         if self.monitor is not None:
             for reading in self.monitor.poll(now_ns - pump_offset_ns):
+                self.last = reading
                 changed = self.trend.changed(reading)
                 if changed is not None:
                     self.emit("vitals", "system", **changed)

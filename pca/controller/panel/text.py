@@ -35,6 +35,10 @@ ALARM_SHORT = {
     "dose_limit_reached": "DOSE LIMIT: see Rx",
     "delivery_interrupted": "INTERRUPTED: restart",
     "button_stuck": "BUTTON STUCK:release",
+    "spo2_low": "SpO2 LOW: PCA PAUSED",
+    "etco2_high": "EtCO2 HIGH: PAUSED",
+    "rr_low": "RESP LOW: PAUSED",
+    "monitor_lost": "MONITOR LOST: check",
 }
 # Alarms screen: the full instruction.
 ALARM_HELP = {
@@ -53,6 +57,14 @@ ALARM_HELP = {
     "delivery_interrupted": "Delivery was interrupted (restart). Check the patient and the "
                             "line, then start again (menu 1).",
     "button_stuck": "Bolus button held down. Release it or check the cord.",
+    "spo2_low": "SpO2 below its limit: PCA and basal paused. Assess breathing and sedation "
+                "now. Clear (2) once SpO2 is back, then start (1).",
+    "etco2_high": "EtCO2 above its limit: PCA and basal paused. Assess breathing and "
+                  "sedation now. Clear (2) once EtCO2 is back, then start (1).",
+    "rr_low": "Breathing slow or stopped: PCA and basal paused. Assess the patient now. "
+              "Clear (2) once the rate is back, then start (1).",
+    "monitor_lost": "No readings from the breathing monitor. Check the sensor and cable; "
+                    "where monitoring is required delivery is paused until it is back.",
 }
 ALARM_HELP_UNKNOWN = "See the manual."
 ALARM_PRIORITY = "{priority}: {help}"  # priority in capitals: HIGH, MEDIUM, LOW
