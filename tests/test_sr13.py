@@ -222,3 +222,4 @@ def test_sr13_monitor_without_prescription_is_refused(tmp_path: Path) -> None:
     path.write_text(HEADER + "[monitor]\nspo2_min = 90\n")
     with pytest.raises(ScenarioError, match=r"\[monitor\] comes with a \[prescription\]"):
         load_scenario(path)
+

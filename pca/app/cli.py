@@ -12,6 +12,7 @@ DELEGATED: dict[tuple[str, ...], str] = {
     ("bench", "stepgen"): "pca.app.bench_stepgen",
     ("bench", "log"): "pca.app.bench",
     ("bench", "scenario"): "pca.app.bench",
+    ("bench", "monitor"): "pca.app.bench_monitor",
     ("hw", "selftest"): "pca.app.hw_selftest",
     ("bench", "report"): "pca.app.bench_report",
     ("report",): "pca.app.report",

@@ -49,7 +49,7 @@ DEFAULT_SPOOL = Path("/var/lib/pca/rx-pending")
 RX_SUFFIX = ".pca-rx.toml"
 LIBRARY_SUFFIX = ".pca-library.toml"
 TAKEN_SUFFIX = ".taken"
-RX_TOP_KEYS = {"prescription", "rx_id", "prepared_by", "note"}
+RX_TOP_KEYS = {"prescription", "rx_id", "prepared_by", "note", "monitor"}
 
 
 class RxFileError(ValueError):
@@ -77,6 +77,11 @@ def parse_rx_text(text: str, source: str) -> RxFile:
     table = data.get("prescription")
     if not isinstance(table, dict):
         raise RxFileError(f"{source}: missing [prescription] table")
+    if "monitor" in table:
+        raise RxFileError(f"{source}: [prescription]: monitor settings go in their own "
+                          "[monitor] table")
+    if "monitor" in data:  # SR-13: activated with the prescription
+        table = {**table, "monitor": data["monitor"]}
     rx_id = data.get("rx_id", "")
     if not isinstance(rx_id, str):
         raise RxFileError(f"{source}: rx_id = {rx_id!r} must be a string")
@@ -142,6 +147,11 @@ def describe(checked: Checked) -> list[str]:
     out.append(f"{'lockout_min':<22}{show(req.lockout_min):>10}")
     out.append(f"{'max_pca_per_h':<22}"
                f"{'no limit' if req.max_pca_per_h is None else str(req.max_pca_per_h):>10}")
+    monitor = req.monitor
+    if monitor is not None:
+        watched = ", ".join(f"{name} {value}" for name, value in monitor.limits().items())
+        out.append(f"monitor (SR-13): {watched}; delay_s {monitor.delay_s}, stale_s "
+                   f"{monitor.stale_s}, {'required' if monitor.required else 'optional'}")
     return out
 
 

@@ -210,14 +210,13 @@ class NoninOximeter:
 
     def __init__(self, port: str, *, baudrate: int = BAUDRATE, period_ns: int = NS_PER_S,
                  clock: Callable[[], int] = time.monotonic_ns, reopen_s: float = 1.0,
-                 read_bytes: int = FRAME_BYTES * FRAMES_PER_PACKET,
-                 serial_factory: Callable[..., Any] | None = None) -> None:
+                 batch_s: float = 0.2, serial_factory: Callable[..., Any] | None = None) -> None:
         self.port = port
         self.baudrate = baudrate
         self.period_ns = period_ns
         self._clock = clock
         self._reopen_s = reopen_s
-        self._read_bytes = read_bytes
+        self._batch_s = batch_s
         self._serial_factory = serial_factory
         self.decoder = NoninDecoder()
         self._lock = threading.Lock()
@@ -302,13 +301,18 @@ class NoninOximeter:
                     self._stop.wait(self._reopen_s)
                     continue
             try:
-                data = self._serial.read(self._read_bytes)
-            except Exception as err:
+                # Whatever is waiting (at least one byte, or the read timeout), then let
+                # bytes pile up in the driver's buffer for batch_s: a handful of wake-ups
+                # a second instead of one per frame (readings are wanted once a second).
+                ser = self._serial
+                data = ser.read(ser.in_waiting or 1)
+            except Exception as err:  # SerialException/OSError: unplugged
                 self._lost(err)
                 self._stop.wait(self._reopen_s)
                 continue
             if data:
                 self.accept(data, self._clock())
+                self._stop.wait(self._batch_s)
 
     def accept(self, data: bytes, t_ns: int) -> None:
         """Decode bytes that arrived at `t_ns` (the reader thread; the bench calls it too)."""

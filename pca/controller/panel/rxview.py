@@ -44,5 +44,13 @@ def rx_pages(rx: Prescription, title: str, extra: Sequence[str] = ()) -> list[li
          fit(T.RX_OVERRIDES.format(n=len(rx.overrides)) if rx.overrides
              else T.RX_NO_OVERRIDES)],
     ]
+    monitor = req.monitor
+    if monitor is not None:  # SR-13: what the breathing monitor watches
+        limits = [T.RX_MONITOR_LIMIT[name].format(value=value)
+                  for name, value in monitor.limits().items()]
+        lines = [T.RX_MONITOR_TITLE.format(
+            kind=T.RX_MONITOR_REQUIRED if monitor.required else T.RX_MONITOR_OPTIONAL),
+            *limits, T.RX_MONITOR_TIMES.format(delay=monitor.delay_s, stale=monitor.stale_s)]
+        pages += paginate([fit(line) for line in lines])
     pages += paginate(list(extra))
     return pages

@@ -177,6 +177,12 @@ RX_MAX_PCA_NONE = "no limit"
 RX_ENTERED_IN = "Entered in {unit}"
 RX_OVERRIDES = "Overrides: {n}"
 RX_NO_OVERRIDES = "No overrides"
+RX_MONITOR_TITLE = "Monitor {kind}"
+RX_MONITOR_REQUIRED = "REQUIRED"
+RX_MONITOR_OPTIONAL = "optional"
+RX_MONITOR_LIMIT = {"spo2_min": "Pause SpO2 < {value} %", "etco2_max_mmhg":
+                    "Pause EtCO2>{value}mmHg", "rr_min": "Pause RR < {value}/min"}
+RX_MONITOR_TIMES = "after {delay}s lost {stale}s"
 
 RX_NO_FILE = ("No Rx file waiting", "(pca rx load, or", "a USB stick)")
 RX_NEW_TITLE = "NEW RX {rx_id}"
