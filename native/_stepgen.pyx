@@ -32,6 +32,8 @@ cdef extern from "stepgen.h" nogil:
         int64_t step_high_ns
         int64_t dir_setup_ns
         int64_t spin_window_ns
+        int spin_auto
+        int spin_duty_permille
         int64_t nap_ns
         int rt_priority
         int lock_memory
@@ -54,6 +56,11 @@ cdef extern from "stepgen.h" nogil:
         uint64_t caught_up_steps
         int running
         int64_t cpu_ns
+        int64_t spin_ns
+        int64_t wake_p99_ns
+        uint64_t wake_samples
+        uint64_t wakeups
+        int tid
 
     ctypedef struct sg_gen:
         pass
@@ -77,10 +84,14 @@ cdef extern from "stepgen.h" nogil:
                int dir) noexcept nogil
     uint64_t sg_abort(sg_gen *g) noexcept nogil
     void sg_heartbeat(sg_gen *g) noexcept nogil
+    uint64_t sg_count(sg_gen *g) noexcept nogil
     void sg_get_status(sg_gen *g, sg_status *st) noexcept nogil
     void sg_clear_fault(sg_gen *g) noexcept nogil
     long sg_read_edges(sg_gen *g, sg_edge *out, size_t max, uint64_t *dropped) noexcept nogil
     int64_t sg_now_ns() noexcept nogil
+    long sg_probe(int rt_priority, int64_t t0_ns, uint64_t num, uint64_t den, int64_t phase_ns,
+                  uint64_t n, int lock_memory, int64_t *out, int *sched, char *err,
+                  size_t errlen) noexcept nogil
 
 
 cdef extern from "<errno.h>":
@@ -127,6 +138,31 @@ def now_ns() -> int:
     return sg_now_ns()
 
 
+def probe(uint64_t num, uint64_t den, uint64_t count, int64_t t0_ns, *, int64_t phase_ns=0,
+          int rt_priority=50, bint lock_memory=True) -> tuple:
+    """(lateness_ns list, sched name): the machine's wake-up floor at num/den wake-ups/s,
+    from a thread set up and sleeping as the pulse thread does (see sg_probe). Blocks
+    without the GIL, so another Python thread can run the generator meanwhile."""
+    cdef size_t slots = count if count > 0 else 1
+    cdef int64_t *buf = <int64_t *>malloc(slots * sizeof(int64_t))
+    cdef char err[256]
+    cdef int sched = 0
+    cdef long n
+    cdef long i
+    if buf == NULL:
+        raise MemoryError()
+    err[0] = 0
+    try:
+        with nogil:
+            n = sg_probe(rt_priority, t0_ns, num, den, phase_ns, count, lock_memory, buf,
+                         &sched, err, sizeof(err))
+        if n < 0:
+            raise ValueError(err[:strlen(err)].decode(errors="replace"))
+        return [buf[i] for i in range(n)], SCHED_NAMES.get(sched, "unknown")
+    finally:
+        free(buf)
+
+
 cdef class Generator:
     """One pulse thread over one backend; the safety limits are fixed here, at construction."""
 
@@ -137,7 +173,8 @@ cdef class Generator:
                   uint64_t budget_steps, int64_t budget_window_ns,
                   int64_t deadman_ns=1_000_000_000, int64_t late_fault_ns=500_000_000,
                   int64_t step_high_ns=2_500, int64_t dir_setup_ns=1_500,
-                  int64_t spin_window_ns=100_000, int64_t nap_ns=0,
+                  int64_t spin_window_ns=300_000, bint spin_auto=True,
+                  int spin_duty_permille=35, int64_t nap_ns=0,
                   int rt_priority=50, bint lock_memory=True,
                   size_t ring_capacity=1 << 20,
                   str chip_labels=DEFAULT_CHIP_LABELS, str dev_dir="/dev",
@@ -162,6 +199,8 @@ cdef class Generator:
         tim.step_high_ns = step_high_ns
         tim.dir_setup_ns = dir_setup_ns
         tim.spin_window_ns = spin_window_ns
+        tim.spin_auto = spin_auto
+        tim.spin_duty_permille = spin_duty_permille
         tim.nap_ns = nap_ns
         tim.rt_priority = rt_priority
         tim.lock_memory = lock_memory
@@ -229,10 +268,7 @@ cdef class Generator:
             sg_clear_fault(self._g)
 
     def count(self) -> int:
-        cdef sg_status st
-        with nogil:
-            sg_get_status(self._g, &st)
-        return st.count
+        return sg_count(self._g)
 
     def status(self) -> dict:
         cdef sg_status st
@@ -247,7 +283,8 @@ cdef class Generator:
             "sched": SCHED_NAMES.get(st.sched, "unknown"),
             "memory_locked": bool(st.memory_locked), "max_late_ns": st.max_late_ns,
             "caught_up_steps": st.caught_up_steps, "running": bool(st.running),
-            "cpu_ns": st.cpu_ns,
+            "cpu_ns": st.cpu_ns, "spin_ns": st.spin_ns, "wake_p99_ns": st.wake_p99_ns,
+            "wake_samples": st.wake_samples, "wakeups": st.wakeups, "tid": st.tid,
         }
 
     def edges(self, size_t max_edges=1 << 22) -> tuple:

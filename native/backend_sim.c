@@ -87,6 +87,9 @@ sg_backend *sg_backend_sim_open(size_t capacity, char *err, size_t errlen)
         snprintf(err, errlen, "simulated backend: out of memory for %zu edges", capacity);
         return NULL;
     }
+    /* Write every page now: the pulse thread records into it and must never take a page
+     * fault there (calloc leaves large blocks as untouched zero pages). */
+    memset(ring, 0, capacity * sizeof(*ring));
     s->ring = ring;
     s->capacity = capacity;
     pthread_mutex_init(&s->read_mu, NULL);

@@ -7,7 +7,8 @@ from pathlib import Path
 from setuptools import Extension
 
 HERE = Path(__file__).resolve().parent
-LIBRARY_SOURCES = ["schedule.c", "stepgen.c", "backend_sim.c", "backend_chardev.c"]
+LIBRARY_SOURCES = ["schedule.c", "rt.c", "stepgen.c", "probe.c", "backend_sim.c",
+                   "backend_chardev.c"]
 # Cython 3's generated code is clean under -Wall -Wextra, so nothing is relaxed: the C library
 # and the binding share one strict set (native/Makefile builds the library alone the same way).
 
@@ -24,7 +25,7 @@ def extensions(werror: bool) -> list[Extension]:
     ext = Extension(
         "pca._stepgen",
         sources=[str(rel / "_stepgen.pyx"), *(str(rel / s) for s in LIBRARY_SOURCES)],
-        depends=[str(rel / "stepgen.h")],
+        depends=[str(rel / "stepgen.h"), str(rel / "rt_internal.h")],
         include_dirs=[str(rel)],
         extra_compile_args=args,
         libraries=["pthread"],

@@ -1,33 +1,60 @@
-/* stepgen.c: the real-time pulse thread and its safety channel (SR-9) over one GPIO backend. */
+/* stepgen.c: the real-time pulse thread and its safety channel (SR-9) over one GPIO backend.
+ *
+ * Nothing the pulse thread ever waits on can be held by another thread. Callers (serialised
+ * among themselves by api_mu, which the pulse thread never takes) post commands into a
+ * single-producer/single-consumer ring and ring a futex doorbell; the thread sleeps on that
+ * doorbell with its own absolute CLOCK_MONOTONIC deadline, takes the commands when it wakes,
+ * publishes its state through a seqlock only it writes, and acknowledges on a futex it only
+ * wakes. The heartbeat is one atomic store. So a Python thread that is preempted, or waiting
+ * for the GIL, in the middle of any call can delay nothing but itself.
+ *
+ * The thread wakes for a step, the deadman deadline, the idle disable or a command, and
+ * blocks without a deadline when nothing is due: no wake-up at a fixed rate.
+ */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "rt_internal.h"
 #include "stepgen.h"
 
 typedef unsigned __int128 u128;
 
-#define NS_PER_S 1000000000LL
 /* After the last step of a segment the coils stay energised this long so the rotor settles
  * on its final step before the driver lets go (saves the battery between doses). */
 #define IDLE_DISABLE_NS (20 * 1000000LL)
-/* sg_abort waits this long for the thread before declaring it unresponsive. */
-#define ABORT_ACK_NS (500 * 1000000LL)
+/* A caller waits this long for the thread to take a command before declaring it unresponsive. */
+#define ACK_TIMEOUT_NS (500 * 1000000LL)
 #define BUDGET_MAX ((uint64_t)1 << 23)
 #define STEP_BIT (1u << SG_LINE_STEP)
 #define DIR_BIT (1u << SG_LINE_DIR)
 #define ENABLE_BIT (1u << SG_LINE_ENABLE)
+#define CMD_RING 64
+/* glibc carves static TLS out of a stack we supply; the sanitizers' runtimes need far more. */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define STACK_BYTES (4 * 1024 * 1024)
+#else
+#define STACK_BYTES (256 * 1024)
+#endif
+/* Wake-up latency window for the automatic spin: 1024 samples in 4 us buckets up to 4 ms. */
+#define LAT_WINDOW 1024
+#define LAT_BUCKET_NS 4000
+#define LAT_BUCKETS 1024
+#define LAT_MIN_SAMPLES 64
+#define SPIN_MARGIN_NS 10000  /* planning, the seqlock and the backend call after waking */
+#define TEXT_LEN 192
 
 /* Tell the core we are spinning: saves power and frees a sibling hyperthread. */
 #if defined(__x86_64__) || defined(__i386__)
@@ -38,43 +65,136 @@ typedef unsigned __int128 u128;
 #define cpu_relax() ((void)0)
 #endif
 
-struct sg_gen {
-    sg_backend *bk;
-    sg_limits lim;
-    sg_timing tim;
-    int64_t max_rate_spacing_ns; /* floor(1e9 / max_rate_hz): no two edges closer */
+/* ---- a seqlock whose payload is all relaxed atomics (so it is race-free in C11 and TSan) ---- */
+enum {
+    P_COUNT, P_LIMIT, P_NUM, P_DEN, P_T0, P_BASE, P_MOVING, P_ENABLED, P_DIR, P_FAULT,
+    P_FAULT_AT, P_SCHED, P_LOCKED, P_MAX_LATE, P_CAUGHT_UP, P_RUNNING, P_FINAL_CPU, P_SPIN,
+    P_WAKE_P99, P_WAKE_SAMPLES, P_WAKEUPS, P_TID, P_NFIELDS
+};
+#define TEXT_WORDS (TEXT_LEN / 8)
 
-    pthread_t thread;
-    int thread_started;
-    int stopped;
-    pthread_mutex_t mu;   /* priority inheritance: a preempted Python caller cannot stall an edge */
-    pthread_cond_t wake;  /* commands -> thread (CLOCK_MONOTONIC) */
-    pthread_cond_t ack;   /* thread -> waiting callers (CLOCK_MONOTONIC) */
-    atomic_int poke;      /* lets a spinning thread notice a command without the mutex */
+typedef struct seqpub {
+    _Atomic uint32_t seq;
+    _Atomic uint64_t f[P_NFIELDS];
+    _Atomic uint64_t text[TEXT_WORDS];
+} seqpub;
 
-    /* Segment, under mu. */
-    uint64_t num, den, base, limit;
+typedef struct snapshot {
+    uint64_t f[P_NFIELDS];
+    char text[TEXT_LEN];
+} snapshot;
+
+/* One writer at a time (the pulse thread for `pub`, a caller holding api_mu for `api`). */
+static void pub_write(seqpub *p, const snapshot *s)
+{
+    uint32_t seq = atomic_load_explicit(&p->seq, memory_order_relaxed);
+    atomic_store_explicit(&p->seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    for (int i = 0; i < P_NFIELDS; i++)
+        atomic_store_explicit(&p->f[i], s->f[i], memory_order_relaxed);
+    for (int i = 0; i < TEXT_WORDS; i++) {
+        uint64_t w;
+        memcpy(&w, s->text + 8 * i, 8);
+        atomic_store_explicit(&p->text[i], w, memory_order_relaxed);
+    }
+    atomic_store_explicit(&p->seq, seq + 2, memory_order_release);
+}
+
+/* Readers retry; they never make the writer wait. */
+static void pub_read(seqpub *p, snapshot *s)
+{
+    for (;;) {
+        uint32_t a = atomic_load_explicit(&p->seq, memory_order_acquire);
+        if (a & 1) {
+            cpu_relax();
+            continue;
+        }
+        for (int i = 0; i < P_NFIELDS; i++)
+            s->f[i] = atomic_load_explicit(&p->f[i], memory_order_relaxed);
+        for (int i = 0; i < TEXT_WORDS; i++) {
+            uint64_t w = atomic_load_explicit(&p->text[i], memory_order_relaxed);
+            memcpy(s->text + 8 * i, &w, 8);
+        }
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&p->seq, memory_order_relaxed) == a)
+            break;
+    }
+    s->text[TEXT_LEN - 1] = '\0';
+}
+
+enum { CMD_RUN = 1, CMD_ABORT = 2, CMD_CLEAR = 3 };
+
+typedef struct sg_cmd {
+    uint32_t seq;
+    int kind;
+    uint64_t num, den, limit;
     int64_t t0;
     int dir;
-    uint64_t gen;         /* bumped by every command, so an edge planned before it is re-checked */
-    int stop_req;
-    uint64_t abort_req, abort_done;
-    int64_t last_hb;
-    int fault;
-    char fault_text[192];
+} sg_cmd;
 
-    /* Pulse-thread state; written by the thread under mu (except count, read lock-free). */
-    _Atomic uint64_t count;
+/* State only the pulse thread reads or writes. */
+typedef struct rt_state {
+    uint64_t num, den, base, limit, count;
+    int64_t t0;
+    int dir;
     unsigned values;      /* lines as last driven */
     int64_t last_edge_ns; /* last STEP rising edge */
     int64_t settled_ns;   /* DIR/ENABLE last changed at */
     int64_t max_late_ns;
     uint64_t caught_up;
-    int sched, memory_locked, running;
-    clockid_t cpu_clock;
-    int64_t final_cpu_ns;
+    int fault;
+    int64_t fault_at;
+    char fault_text[TEXT_LEN];
+    int sched;
+    int tid;
+    uint64_t wakeups;
+    int64_t spin_used_ns;
+    /* wake-up latency window */
+    uint16_t lat_ring[LAT_WINDOW];
+    uint32_t lat_hist[LAT_BUCKETS + 1];
+    uint32_t lat_n, lat_i, lat_since;
+    uint64_t lat_total;
+    int64_t wake_p99_ns;
+    snapshot scratch;
+} rt_state;
 
-    int64_t *ring;        /* times of the last budget_steps steps (ring by count) */
+struct sg_gen {
+    /* Fixed at sg_start. */
+    sg_backend *bk;
+    sg_limits lim;
+    sg_timing tim;
+    int64_t max_rate_spacing_ns; /* floor(1e9 / max_rate_hz): no two edges closer */
+    int64_t *ring;               /* times of the last budget_steps steps (ring by count) */
+    size_t ring_bytes;
+    sg__stack stack;
+    pthread_t thread;
+    int thread_started;
+    clockid_t cpu_clock;
+    int memory_locked;
+
+    /* Callers' side: api_mu serialises them; the pulse thread never takes it. */
+    alignas(64) pthread_mutex_t api_mu;
+    int stopped;
+    uint32_t posted;              /* seq of the last command posted */
+    _Atomic int api_fault;        /* rate cap or unresponsive, latched by a caller */
+    seqpub api_pub;               /* its time and text */
+
+    /* The ring: callers produce (under api_mu), the pulse thread consumes. */
+    alignas(64) sg_cmd cmds[CMD_RING];
+    _Atomic uint64_t cmd_head;
+    alignas(64) _Atomic uint64_t cmd_tail;
+    alignas(64) _Atomic uint32_t doorbell; /* futex: bumped after every post and by stop */
+    _Atomic int stop_req;
+    _Atomic int64_t last_hb;
+    alignas(64) _Atomic uint32_t done;     /* futex: seq of the last command taken */
+    _Atomic int done_result;
+    _Atomic uint32_t ack_waiters;
+    _Atomic uint32_t alive;               /* futex: 1 while the pulse thread runs */
+    alignas(64) _Atomic uint64_t count;   /* published on every step */
+    _Atomic uint64_t wakeups;             /* published on every wake-up */
+    seqpub pub;
+
+    alignas(64) rt_state rt;
 };
 
 int64_t sg_now_ns(void)
@@ -82,12 +202,6 @@ int64_t sg_now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
-
-static struct timespec to_ts(int64_t ns)
-{
-    struct timespec ts = {.tv_sec = (time_t)(ns / NS_PER_S), .tv_nsec = (long)(ns % NS_PER_S)};
-    return ts;
 }
 
 void sg_limits_default(sg_limits *l)
@@ -105,7 +219,9 @@ void sg_timing_default(sg_timing *t)
     memset(t, 0, sizeof(*t));
     t->step_high_ns = 2500;
     t->dir_setup_ns = 1500;
-    t->spin_window_ns = 100 * 1000;
+    t->spin_window_ns = 300 * 1000;
+    t->spin_auto = 1;
+    t->spin_duty_permille = 35; /* 135 us at 258 steps/s: about 3.5 % of a core */
     t->nap_ns = 0;
     t->rt_priority = 50;
     t->lock_memory = 1;
@@ -125,16 +241,51 @@ const char *sg_fault_name(int code)
     }
 }
 
-/* ---- pulse-thread helpers (called by the thread with mu held) ---- */
+/* ---- pulse thread ---------------------------------------------------------------------- */
+
+static int is_moving(const rt_state *r)
+{
+    return r->num > 0 && r->count < r->limit;
+}
+
+static void publish(sg_gen *g)
+{
+    rt_state *r = &g->rt;
+    snapshot *s = &r->scratch;
+    s->f[P_COUNT] = r->count;
+    s->f[P_LIMIT] = r->limit;
+    s->f[P_NUM] = r->num;
+    s->f[P_DEN] = r->den;
+    s->f[P_T0] = (uint64_t)r->t0;
+    s->f[P_BASE] = r->base;
+    s->f[P_MOVING] = (uint64_t)is_moving(r);
+    s->f[P_ENABLED] = (r->values & ENABLE_BIT) != 0;
+    s->f[P_DIR] = (uint64_t)r->dir;
+    s->f[P_FAULT] = (uint64_t)r->fault;
+    s->f[P_FAULT_AT] = (uint64_t)r->fault_at;
+    s->f[P_SCHED] = (uint64_t)r->sched;
+    s->f[P_LOCKED] = (uint64_t)g->memory_locked;
+    s->f[P_MAX_LATE] = (uint64_t)r->max_late_ns;
+    s->f[P_CAUGHT_UP] = r->caught_up;
+    s->f[P_SPIN] = (uint64_t)r->spin_used_ns;
+    s->f[P_WAKE_P99] = (uint64_t)r->wake_p99_ns;
+    s->f[P_WAKE_SAMPLES] = r->lat_total;
+    s->f[P_WAKEUPS] = r->wakeups;
+    s->f[P_TID] = (uint64_t)r->tid;
+    /* P_RUNNING and P_FINAL_CPU are set by the thread's entry and exit. */
+    memcpy(s->text, r->fault_text, TEXT_LEN);
+    pub_write(&g->pub, s);
+}
 
 static int drive(sg_gen *g, unsigned mask, unsigned values, int64_t *t_ns)
 {
+    rt_state *r = &g->rt;
     int64_t t = 0;
     int rc = g->bk->set(g->bk, mask, values, &t);
     if (rc == 0) {
-        if ((g->values ^ values) & mask & (DIR_BIT | ENABLE_BIT))
-            g->settled_ns = t;
-        g->values = (g->values & ~mask) | (values & mask);
+        if ((r->values ^ values) & mask & (DIR_BIT | ENABLE_BIT))
+            r->settled_ns = t;
+        r->values = (r->values & ~mask) | (values & mask);
     }
     if (t_ns)
         *t_ns = t;
@@ -148,72 +299,88 @@ static void drive_safe(sg_gen *g)
 }
 
 /* Ends the segment where it stands, as halt does: rate 0, limit = count. */
-static void end_segment(sg_gen *g, int64_t now)
+static void end_segment(rt_state *r, int64_t now)
 {
-    uint64_t c = atomic_load(&g->count);
-    g->num = 0;
-    g->den = 1;
-    g->base = c;
-    g->limit = c;
-    g->t0 = now;
-    g->gen++;
-}
-
-static void latch_fault(sg_gen *g, int code, const char *text)
-{
-    if (g->fault != SG_FAULT_NONE)
-        return; /* the first cause is the one worth reporting */
-    g->fault = code;
-    snprintf(g->fault_text, sizeof(g->fault_text), "%s", text);
+    r->num = 0;
+    r->den = 1;
+    r->base = r->count;
+    r->limit = r->count;
+    r->t0 = now;
 }
 
 static void trip(sg_gen *g, int code, const char *text)
 {
-    latch_fault(g, code, text);
-    end_segment(g, sg_now_ns());
+    rt_state *r = &g->rt;
+    int64_t now = sg_now_ns();
+    if (r->fault == SG_FAULT_NONE) { /* the first cause is the one worth reporting */
+        r->fault = code;
+        r->fault_at = now;
+        snprintf(r->fault_text, sizeof(r->fault_text), "%s", text);
+    }
+    end_segment(r, now);
     drive_safe(g);
 }
 
-static int is_moving(const sg_gen *g)
+/* A timed wake-up came `late_ns` after its deadline: one sample of the machine's floor. */
+static void record_wake_latency(sg_gen *g, int64_t late_ns)
 {
-    return g->num > 0 && atomic_load(&g->count) < g->limit;
-}
-
-static void wait_until(sg_gen *g, int64_t deadline_ns)
-{
-    struct timespec ts = to_ts(deadline_ns);
-    pthread_cond_timedwait(&g->wake, &g->mu, &ts);
-}
-
-static void setup_thread(sg_gen *g)
-{
-    g->sched = SG_SCHED_OTHER;
-    if (g->tim.rt_priority > 0) {
-        struct sched_param sp = {.sched_priority = g->tim.rt_priority};
-        if (pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0)
-            g->sched = SG_SCHED_FIFO;
+    rt_state *r = &g->rt;
+    int64_t b = late_ns < 0 ? 0 : late_ns / LAT_BUCKET_NS;
+    uint16_t bucket = (uint16_t)(b > LAT_BUCKETS ? LAT_BUCKETS : b);
+    if (r->lat_n == LAT_WINDOW)
+        r->lat_hist[r->lat_ring[r->lat_i]]--;
+    else
+        r->lat_n++;
+    r->lat_ring[r->lat_i] = bucket;
+    r->lat_hist[bucket]++;
+    r->lat_i = (r->lat_i + 1) % LAT_WINDOW;
+    r->lat_total++;
+    if (r->lat_n < LAT_MIN_SAMPLES || ++r->lat_since < 16)
+        return;
+    r->lat_since = 0;
+    /* p99: the upper edge of the bucket where more than 1 % of the window lies above. */
+    uint32_t above = 0, allowed = r->lat_n / 100;
+    for (int i = LAT_BUCKETS; i >= 0; i--) {
+        above += r->lat_hist[i];
+        if (above > allowed) {
+            r->wake_p99_ns = (int64_t)(i + 1) * LAT_BUCKET_NS;
+            break;
+        }
     }
-    /* Without SCHED_FIFO the kernel would round every wake-up by the default 50 us slack. */
-    if (prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL) == 0 && g->sched != SG_SCHED_FIFO)
-        g->sched = SG_SCHED_OTHER_SLACK;
-    if (pthread_getcpuclockid(pthread_self(), &g->cpu_clock) != 0)
-        g->cpu_clock = CLOCK_THREAD_CPUTIME_ID;
-    /* Touch the stack now so a page fault never lands between two edges. */
-    volatile char stack[32 * 1024];
-    memset((char *)stack, 0, sizeof(stack));
 }
 
-static int64_t thread_cpu_ns(void)
+/* How long to spin before an edge at num/den steps/s. */
+static int64_t spin_for(const sg_gen *g)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+    const rt_state *r = &g->rt;
+    int64_t spin = g->tim.spin_window_ns;
+    if (!g->tim.spin_auto)
+        return spin;
+    if (r->lat_n >= LAT_MIN_SAMPLES && r->wake_p99_ns + SPIN_MARGIN_NS < spin)
+        spin = r->wake_p99_ns + SPIN_MARGIN_NS;
+    u128 duty = (u128)r->den * (u128)NS_PER_S * (u128)g->tim.spin_duty_permille /
+                ((u128)r->num * 1000u);
+    if (duty < (u128)spin)
+        spin = (int64_t)duty;
+    return spin;
 }
 
-/* Makes one step at (about) `now`, if the safety channel allows it. mu held. */
+/* Sleeps on the doorbell until `deadline` (< 0: until a command). */
+static void rt_sleep(sg_gen *g, uint32_t bell, int64_t deadline)
+{
+    int rc = sg__futex_wait((uint32_t *)&g->doorbell, bell, deadline);
+    int64_t now = sg_now_ns();
+    g->rt.wakeups++;
+    atomic_store_explicit(&g->wakeups, g->rt.wakeups, memory_order_relaxed);
+    if (rc == -ETIMEDOUT)
+        record_wake_latency(g, now - deadline);
+}
+
+/* Makes one step at (about) `now`, if the safety channel allows it. */
 static void make_step(sg_gen *g, int64_t planned, int64_t now)
 {
-    char text[192];
+    rt_state *r = &g->rt;
+    char text[TEXT_LEN];
     int64_t late = now - planned;
     if (g->lim.late_fault_ns > 0 && late > g->lim.late_fault_ns) {
         snprintf(text, sizeof(text),
@@ -222,7 +389,7 @@ static void make_step(sg_gen *g, int64_t planned, int64_t now)
         trip(g, SG_FAULT_LATE, text);
         return;
     }
-    uint64_t c = atomic_load(&g->count);
+    uint64_t c = r->count;
     uint64_t slot = c % g->lim.budget_steps;
     /* The step made budget_steps ago must have left the window (now - W, now]. */
     if (c >= g->lim.budget_steps && now - g->ring[slot] < g->lim.budget_window_ns) {
@@ -242,10 +409,11 @@ static void make_step(sg_gen *g, int64_t planned, int64_t now)
         return;
     }
     g->ring[slot] = t_high;
-    atomic_store(&g->count, c + 1);
-    g->last_edge_ns = t_high;
-    if (t_high - planned > g->max_late_ns)
-        g->max_late_ns = t_high - planned;
+    r->count = c + 1;
+    atomic_store_explicit(&g->count, c + 1, memory_order_release);
+    r->last_edge_ns = t_high;
+    if (t_high - planned > r->max_late_ns)
+        r->max_late_ns = t_high - planned;
     /* The pulse is a few microseconds: spinning is cheaper and exacter than any sleep. */
     while (sg_now_ns() < t_high + g->tim.step_high_ns)
         cpu_relax();
@@ -256,136 +424,198 @@ static void make_step(sg_gen *g, int64_t planned, int64_t now)
     }
 }
 
-/* One pass of the pulse loop with mu held; returns when there is something to re-check. */
-static void pulse_once(sg_gen *g)
+static int apply(sg_gen *g, const sg_cmd *c, int64_t now)
 {
-    int64_t now = sg_now_ns();
-    if (g->abort_req != g->abort_done) {
-        drive_safe(g);
-        g->abort_done = g->abort_req;
-        pthread_cond_broadcast(&g->ack);
-        return;
-    }
-    if (!is_moving(g)) {
-        if (!(g->values & ENABLE_BIT) && !(g->values & STEP_BIT)) {
-            pthread_cond_wait(&g->wake, &g->mu);
-            return;
+    rt_state *r = &g->rt;
+    switch (c->kind) {
+    case CMD_RUN:
+        if (r->fault != SG_FAULT_NONE || atomic_load(&g->api_fault) != SG_FAULT_NONE)
+            return -EPERM;
+        if (c->limit < r->count)
+            return -EINVAL;
+        if (!(is_moving(r) && c->num == r->num && c->den == r->den && (c->dir != 0) == r->dir)) {
+            r->num = c->num;
+            r->den = c->den;
+            r->base = r->count;
+            r->t0 = c->t0;
+            r->dir = c->dir != 0;
         }
-        int64_t off_at = g->last_edge_ns + IDLE_DISABLE_NS;
-        if (now >= off_at)
-            drive_safe(g);
-        else
-            wait_until(g, off_at);
+        r->limit = c->limit;
+        return 0;
+    case CMD_ABORT:
+        end_segment(r, now);
+        drive_safe(g);
+        return 0;
+    case CMD_CLEAR:
+        r->fault = SG_FAULT_NONE;
+        r->fault_at = 0;
+        r->fault_text[0] = '\0';
+        return 0;
+    default:
+        return -EINVAL;
+    }
+}
+
+/* Takes every posted command, publishes, then acknowledges the last one. */
+static void take_commands(sg_gen *g)
+{
+    uint64_t tail = atomic_load_explicit(&g->cmd_tail, memory_order_relaxed);
+    uint64_t head = atomic_load_explicit(&g->cmd_head, memory_order_acquire);
+    if (tail == head)
         return;
+    int64_t now = sg_now_ns();
+    uint32_t seq = 0;
+    int result = 0;
+    while (tail != head) {
+        const sg_cmd *c = &g->cmds[tail % CMD_RING];
+        result = apply(g, c, now);
+        seq = c->seq;
+        tail++;
+    }
+    atomic_store_explicit(&g->cmd_tail, tail, memory_order_release);
+    publish(g);
+    atomic_store(&g->done_result, result);
+    atomic_store(&g->done, seq);
+    if (atomic_load(&g->ack_waiters))
+        sg__futex_wake((uint32_t *)&g->done, 1 << 30);
+}
+
+/* Does whatever is due now; returns the next deadline, -1 to sleep until a command, or 0
+ * to look again at once. */
+static int64_t plan(sg_gen *g, uint32_t bell, int64_t now)
+{
+    rt_state *r = &g->rt;
+    if (atomic_load_explicit(&g->api_fault, memory_order_relaxed) != SG_FAULT_NONE &&
+        (is_moving(r) || (r->values & (ENABLE_BIT | STEP_BIT)))) {
+        end_segment(r, now);
+        drive_safe(g);
+        publish(g);
+        return 0;
+    }
+    if (!is_moving(r)) {
+        if (!(r->values & (ENABLE_BIT | STEP_BIT)))
+            return -1; /* nothing due: block until a command */
+        int64_t off_at = r->last_edge_ns + IDLE_DISABLE_NS;
+        if (now < off_at)
+            return off_at;
+        drive_safe(g);
+        publish(g);
+        return 0;
     }
 
-    int64_t deadman_at = g->last_hb + g->lim.deadman_ns;
+    int64_t last_hb = atomic_load_explicit(&g->last_hb, memory_order_relaxed);
+    int64_t deadman_at = last_hb + g->lim.deadman_ns;
     if (now > deadman_at) {
-        char text[192];
+        char text[TEXT_LEN];
         snprintf(text, sizeof(text),
                  "deadman: no heartbeat from the controller for %lld ms; stopped, driver disabled",
-                 (long long)((now - g->last_hb) / 1000000));
+                 (long long)((now - last_hb) / 1000000));
         trip(g, SG_FAULT_DEADMAN, text);
-        return;
+        publish(g);
+        return 0;
     }
-    unsigned want = ENABLE_BIT | (g->dir ? DIR_BIT : 0);
-    if ((g->values & (ENABLE_BIT | DIR_BIT)) != want) {
+    unsigned want = ENABLE_BIT | (r->dir ? DIR_BIT : 0);
+    if ((r->values & (ENABLE_BIT | DIR_BIT)) != want) {
         int rc = drive(g, ENABLE_BIT | DIR_BIT, want, NULL);
         if (rc != 0) {
-            char text[192];
+            char text[TEXT_LEN];
             snprintf(text, sizeof(text), "backend: cannot drive DIR/ENABLE: %s; stopped",
                      strerror(-rc));
             trip(g, SG_FAULT_BACKEND, text);
         }
-        return;
+        publish(g);
+        return 0;
     }
 
-    uint64_t c = atomic_load(&g->count);
     int64_t planned;
-    if (sg_step_time(g->t0, c - g->base + 1, g->num, g->den, &planned) != 0) {
+    if (sg_step_time(r->t0, r->count - r->base + 1, r->num, r->den, &planned) != 0) {
         trip(g, SG_FAULT_BACKEND, "schedule: step time out of range; stopped");
-        return;
+        publish(g);
+        return 0;
     }
     /* Never a burst: after falling behind, steps come at most at twice the rate (and never
      * above the rate cap) until the schedule is met again. */
-    u128 half = (u128)g->den * (u128)NS_PER_S / ((u128)g->num * 2);
+    u128 half = (u128)r->den * (u128)NS_PER_S / ((u128)r->num * 2);
     int64_t spacing = half > (u128)INT64_MAX ? INT64_MAX : (int64_t)half;
     if (spacing < g->max_rate_spacing_ns)
         spacing = g->max_rate_spacing_ns;
     int64_t edge = planned;
-    if (g->last_edge_ns > 0 && g->last_edge_ns + spacing > edge)
-        edge = g->last_edge_ns + spacing;
-    if (g->settled_ns + g->tim.dir_setup_ns > edge)
-        edge = g->settled_ns + g->tim.dir_setup_ns;
+    if (r->last_edge_ns > 0 && r->last_edge_ns + spacing > edge)
+        edge = r->last_edge_ns + spacing;
+    if (r->settled_ns + g->tim.dir_setup_ns > edge)
+        edge = r->settled_ns + g->tim.dir_setup_ns;
 
-    if (deadman_at < edge && now < deadman_at) {
-        wait_until(g, deadman_at + 1);
-        return;
-    }
-    int64_t approach = edge - g->tim.spin_window_ns - g->tim.nap_ns;
-    if (now < approach) {
-        wait_until(g, approach);
-        return;
-    }
+    if (deadman_at < edge)
+        return deadman_at + 1; /* look at the heartbeat again then */
+    int64_t spin = spin_for(g);
+    r->spin_used_ns = spin;
+    int64_t spin_from = edge - spin;
+    if (now < spin_from - g->tim.nap_ns)
+        return spin_from - g->tim.nap_ns;
 
-    /* Final approach with the mutex released, so the edge never waits on a command. */
-    uint64_t gen = g->gen;
-    atomic_store(&g->poke, 0);
-    pthread_mutex_unlock(&g->mu);
-    int64_t spin_from = edge - g->tim.spin_window_ns;
+    /* Final approach: a nap that no command interrupts (if configured), then the spin,
+     * which any command or stop request ends so the edge is planned again. */
     if (now < spin_from) {
-        struct timespec ts = to_ts(spin_from);
+        struct timespec ts = sg__ts(spin_from);
         while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
             ;
     }
-    while ((now = sg_now_ns()) < edge && !atomic_load_explicit(&g->poke, memory_order_relaxed))
+    while ((now = sg_now_ns()) < edge) {
+        if (atomic_load_explicit(&g->doorbell, memory_order_relaxed) != bell)
+            return 0;
         cpu_relax();
-    pthread_mutex_lock(&g->mu);
-    if (g->gen != gen || g->stop_req || g->abort_req != g->abort_done || now < edge)
-        return; /* a command came in: plan again */
+    }
     if (edge > planned)
-        g->caught_up++;
+        r->caught_up++;
     make_step(g, planned, now);
+    publish(g);
+    return 0;
+}
+
+static void set_running(sg_gen *g, int running, int64_t final_cpu_ns)
+{
+    snapshot *s = &g->rt.scratch;
+    s->f[P_RUNNING] = (uint64_t)running;
+    s->f[P_FINAL_CPU] = (uint64_t)final_cpu_ns;
+    publish(g);
+}
+
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }
 
 static void *pulse_main(void *arg)
 {
     sg_gen *g = arg;
-    setup_thread(g);
-    pthread_mutex_lock(&g->mu);
-    g->running = 1;
-    pthread_cond_broadcast(&g->ack);
-    while (!g->stop_req)
-        pulse_once(g);
+    rt_state *r = &g->rt;
+    r->sched = sg__rt_setup(g->tim.rt_priority);
+    r->tid = (int)syscall(SYS_gettid);
+    r->spin_used_ns = g->tim.spin_window_ns;
+    set_running(g, 1, 0);
+    atomic_store(&g->alive, 1);
+    sg__futex_wake((uint32_t *)&g->alive, 1 << 30);
+    for (;;) {
+        /* Read the doorbell before looking for work: a post after this read changes it, and
+         * the futex then refuses to sleep. */
+        uint32_t bell = atomic_load(&g->doorbell);
+        if (atomic_load(&g->stop_req))
+            break;
+        take_commands(g);
+        int64_t deadline = plan(g, bell, sg_now_ns());
+        if (deadline != 0)
+            rt_sleep(g, bell, deadline);
+    }
     drive_safe(g);
-    end_segment(g, sg_now_ns());
-    g->abort_done = g->abort_req;
-    g->final_cpu_ns = thread_cpu_ns();
-    g->running = 0;
-    pthread_cond_broadcast(&g->ack);
-    pthread_mutex_unlock(&g->mu);
+    end_segment(r, sg_now_ns());
+    set_running(g, 0, thread_cpu_ns());
+    atomic_store(&g->alive, 0);
     return NULL;
 }
 
-/* ---- public API ---- */
-
-static int init_sync(sg_gen *g)
-{
-    pthread_mutexattr_t ma;
-    pthread_mutexattr_init(&ma);
-    pthread_mutexattr_setprotocol(&ma, PTHREAD_PRIO_INHERIT);
-    int rc = pthread_mutex_init(&g->mu, &ma);
-    pthread_mutexattr_destroy(&ma);
-    if (rc != 0)
-        return rc;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&g->wake, &ca);
-    pthread_cond_init(&g->ack, &ca);
-    pthread_condattr_destroy(&ca);
-    return 0;
-}
+/* ---- callers' side ------------------------------------------------------------------------ */
 
 static const char *check_config(const sg_limits *l, const sg_timing *t)
 {
@@ -405,6 +635,8 @@ static const char *check_config(const sg_limits *l, const sg_timing *t)
         return "dir_setup_ns must be 1000..1000000 (drivers need >= 1 us)";
     if (t->spin_window_ns < 0 || t->spin_window_ns > 10000000)
         return "spin_window_ns must be 0..10 ms";
+    if (t->spin_duty_permille < 0 || t->spin_duty_permille > 1000)
+        return "spin_duty_permille must be 0..1000";
     if (t->nap_ns < 0 || t->nap_ns > 10000000)
         return "nap_ns must be 0..10 ms";
     if (t->rt_priority < 0 || t->rt_priority > 99)
@@ -413,6 +645,78 @@ static const char *check_config(const sg_limits *l, const sg_timing *t)
     if ((int64_t)l->max_rate_hz * 2 * t->step_high_ns > NS_PER_S)
         return "max_rate_hz too high for step_high_ns";
     return NULL;
+}
+
+static void ring_doorbell(sg_gen *g)
+{
+    atomic_fetch_add(&g->doorbell, 1);
+    sg__futex_wake((uint32_t *)&g->doorbell, 1);
+}
+
+/* api_mu held. Posts and waits (bounded) until the pulse thread has taken it. 0 and the
+ * command's own result in *result; -ETIMEDOUT or -EBUSY (ring full) when it does not answer. */
+static int post_and_wait(sg_gen *g, sg_cmd *c, int *result)
+{
+    uint64_t head = atomic_load_explicit(&g->cmd_head, memory_order_relaxed);
+    uint64_t tail = atomic_load_explicit(&g->cmd_tail, memory_order_acquire);
+    if (head - tail >= CMD_RING)
+        return -EBUSY;
+    c->seq = ++g->posted;
+    g->cmds[head % CMD_RING] = *c;
+    atomic_store_explicit(&g->cmd_head, head + 1, memory_order_release);
+    int64_t deadline = sg_now_ns() + ACK_TIMEOUT_NS;
+    atomic_fetch_add(&g->ack_waiters, 1);
+    ring_doorbell(g);
+    int rc = -ETIMEDOUT;
+    for (;;) {
+        uint32_t done = atomic_load(&g->done);
+        if ((int32_t)(done - c->seq) >= 0) {
+            *result = atomic_load(&g->done_result);
+            rc = 0;
+            break;
+        }
+        if (sg_now_ns() >= deadline)
+            break;
+        (void)sg__futex_wait((uint32_t *)&g->done, done, deadline);
+    }
+    atomic_fetch_sub(&g->ack_waiters, 1);
+    return rc;
+}
+
+/* api_mu held. Latches a caller-side fault (the pulse thread stops on seeing it). */
+static void api_latch(sg_gen *g, int code, const char *text)
+{
+    if (atomic_load(&g->api_fault) != SG_FAULT_NONE)
+        return;
+    snapshot s;
+    memset(&s, 0, sizeof(s));
+    s.f[P_FAULT] = (uint64_t)code;
+    s.f[P_FAULT_AT] = (uint64_t)sg_now_ns();
+    snprintf(s.text, sizeof(s.text), "%s", text);
+    pub_write(&g->api_pub, &s);
+    atomic_store(&g->api_fault, code);
+    ring_doorbell(g);
+}
+
+/* api_mu held. The thread did not answer: latch it, and force the lines safe ourselves
+ * where the backend allows another thread to drive them. */
+static void api_unresponsive(sg_gen *g)
+{
+    api_latch(g, SG_FAULT_UNRESPONSIVE,
+              "unresponsive: the pulse thread did not answer within 500 ms; driver disabled");
+    if (g->bk->concurrent_safe) {
+        int64_t t;
+        (void)g->bk->set(g->bk, STEP_BIT | ENABLE_BIT, 0, &t);
+    }
+}
+
+static void release(sg_gen *g)
+{
+    sg_backend_close(g->bk);
+    pthread_mutex_destroy(&g->api_mu);
+    sg__unmap(g->ring, g->ring_bytes);
+    sg__stack_free(&g->stack);
+    sg__unmap(g, sizeof(*g));
 }
 
 sg_gen *sg_start(sg_backend *backend, const sg_limits *limits, const sg_timing *timing,
@@ -428,38 +732,45 @@ sg_gen *sg_start(sg_backend *backend, const sg_limits *limits, const sg_timing *
         sg_backend_close(backend);
         return NULL;
     }
-    sg_gen *g = calloc(1, sizeof(*g));
-    int64_t *ring = calloc(limits->budget_steps, sizeof(int64_t));
-    if (!g || !ring || init_sync(g) != 0) {
-        snprintf(err, errlen, "out of memory for a budget of %llu steps",
-                 (unsigned long long)limits->budget_steps);
-        free(g);
-        free(ring);
+    /* Everything the pulse thread touches is mapped here, zeroed and pre-faulted, so no
+     * page fault can land between two edges; locked when asked and permitted. */
+    int lock = timing->lock_memory, g_locked = 0, ring_locked = 0, stack_locked = 0;
+    sg_gen *g = sg__map(sizeof(*g), lock, &g_locked);
+    if (!g) {
+        snprintf(err, errlen, "out of memory for the pulse generator");
         sg_backend_close(backend);
         return NULL;
     }
     g->bk = backend;
     g->lim = *limits;
     g->tim = *timing;
-    g->ring = ring;
     g->max_rate_spacing_ns = NS_PER_S / limits->max_rate_hz;
-    g->den = 1;
-    g->last_hb = sg_now_ns();
-    atomic_init(&g->count, 0);
-    atomic_init(&g->poke, 0);
-
-    if (timing->lock_memory) {
-        /* MCL_FUTURE under a small RLIMIT_MEMLOCK would make later Python allocations fail,
-         * so lock future pages only when the limit cannot bite. */
+    g->ring_bytes = limits->budget_steps * sizeof(int64_t);
+    g->ring = sg__map(g->ring_bytes, lock, &ring_locked);
+    int stack_rc = sg__stack_alloc(&g->stack, STACK_BYTES, lock, &stack_locked);
+    pthread_mutex_init(&g->api_mu, NULL);
+    g->rt.den = 1;
+    atomic_init(&g->last_hb, sg_now_ns());
+    if (!g->ring || stack_rc != 0) {
+        snprintf(err, errlen, "out of memory for a budget of %llu steps",
+                 (unsigned long long)limits->budget_steps);
+        release(g);
+        return NULL;
+    }
+    if (lock) {
+        /* Also the code and libraries the thread runs. MCL_FUTURE under a small
+         * RLIMIT_MEMLOCK would make later Python allocations fail, so lock future pages
+         * only when the limit cannot bite. */
         struct rlimit rl;
         int unlimited = geteuid() == 0 ||
                         (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur == RLIM_INFINITY);
-        g->memory_locked = mlockall(unlimited ? (MCL_CURRENT | MCL_FUTURE) : MCL_CURRENT) == 0;
+        int all = mlockall(unlimited ? (MCL_CURRENT | MCL_FUTURE) : MCL_CURRENT) == 0;
+        g->memory_locked = all || (g_locked && ring_locked && stack_locked);
     }
 
     pthread_attr_t attr;
     pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
+    pthread_attr_setstack(&attr, g->stack.usable, g->stack.usable_len);
     /* The thread starts with every signal blocked: no handler can run between two edges,
      * and Python's handlers run on the main thread anyway. */
     sigset_t all, old;
@@ -470,30 +781,28 @@ sg_gen *sg_start(sg_backend *backend, const sg_limits *limits, const sg_timing *
     pthread_attr_destroy(&attr);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the pulse thread: %s", strerror(rc));
-        g->stopped = 1;
-        sg_free(g);
+        release(g);
         return NULL;
     }
     g->thread_started = 1;
-    pthread_mutex_lock(&g->mu);
-    while (!g->running)
-        pthread_cond_wait(&g->ack, &g->mu);
-    pthread_mutex_unlock(&g->mu);
+    if (pthread_getcpuclockid(g->thread, &g->cpu_clock) != 0)
+        g->cpu_clock = (clockid_t)-1;
+    while (!atomic_load(&g->alive))
+        (void)sg__futex_wait((uint32_t *)&g->alive, 0, -1);
     return g;
 }
 
 void sg_stop(sg_gen *g)
 {
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&g->api_mu);
     if (g->stopped) {
-        pthread_mutex_unlock(&g->mu);
+        pthread_mutex_unlock(&g->api_mu);
         return;
     }
     g->stopped = 1;
-    g->stop_req = 1;
-    atomic_store(&g->poke, 1);
-    pthread_cond_broadcast(&g->wake);
-    pthread_mutex_unlock(&g->mu);
+    atomic_store(&g->stop_req, 1);
+    ring_doorbell(g);
+    pthread_mutex_unlock(&g->api_mu);
     if (g->thread_started)
         pthread_join(g->thread, NULL);
 }
@@ -503,12 +812,7 @@ void sg_free(sg_gen *g)
     if (!g)
         return;
     sg_stop(g);
-    sg_backend_close(g->bk);
-    pthread_cond_destroy(&g->wake);
-    pthread_cond_destroy(&g->ack);
-    pthread_mutex_destroy(&g->mu);
-    free(g->ring);
-    free(g);
+    release(g);
 }
 
 int sg_run(sg_gen *g, uint64_t num, uint64_t den, uint64_t limit, int64_t now_ns, int dir)
@@ -516,115 +820,117 @@ int sg_run(sg_gen *g, uint64_t num, uint64_t den, uint64_t limit, int64_t now_ns
     if (den == 0)
         return -EINVAL;
     int64_t real_now = sg_now_ns();
-    pthread_mutex_lock(&g->mu);
     int rc = 0;
-    uint64_t cur = atomic_load(&g->count);
+    pthread_mutex_lock(&g->api_mu);
     if (g->stopped) {
         rc = -EPIPE;
-    } else if (g->fault != SG_FAULT_NONE) {
+    } else if (atomic_load(&g->api_fault) != SG_FAULT_NONE) {
         rc = -EPERM;
-    } else if (limit < cur) {
-        rc = -EINVAL;
     } else if (now_ns > real_now + g->lim.deadman_ns || now_ns < real_now - g->lim.deadman_ns) {
         rc = -EDOM; /* not CLOCK_MONOTONIC, or stale by more than the deadman */
     } else if ((u128)num > (u128)g->lim.max_rate_hz * den) {
-        char text[192];
+        char text[TEXT_LEN];
         snprintf(text, sizeof(text),
                  "rate_cap: commanded %llu/%llu steps/s is above the cap of %u steps/s; "
                  "stopped, driver disabled",
                  (unsigned long long)num, (unsigned long long)den, g->lim.max_rate_hz);
-        latch_fault(g, SG_FAULT_RATE_CAP, text);
-        end_segment(g, real_now);
-        g->abort_req++; /* the thread drives the lines safe */
+        api_latch(g, SG_FAULT_RATE_CAP, text);
+        sg_cmd c = {.kind = CMD_ABORT};
+        int ignored;
+        if (post_and_wait(g, &c, &ignored) != 0)
+            api_unresponsive(g);
         rc = -EPERM;
     } else {
-        g->last_hb = real_now;
-        int moving = is_moving(g);
-        if (!(moving && num == g->num && den == g->den && (dir != 0) == g->dir)) {
-            g->num = num;
-            g->den = den;
-            g->base = cur;
-            g->t0 = now_ns;
-            g->dir = dir != 0;
+        atomic_store(&g->last_hb, real_now);
+        sg_cmd c = {.kind = CMD_RUN, .num = num, .den = den, .limit = limit, .t0 = now_ns,
+                    .dir = dir != 0};
+        if (post_and_wait(g, &c, &rc) != 0) {
+            api_unresponsive(g);
+            rc = -EPERM;
         }
-        g->limit = limit;
-        g->gen++;
     }
-    atomic_store(&g->poke, 1);
-    pthread_cond_broadcast(&g->wake);
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&g->api_mu);
     return rc;
 }
 
 uint64_t sg_abort(sg_gen *g)
 {
-    pthread_mutex_lock(&g->mu);
-    end_segment(g, sg_now_ns());
-    if (g->running) {
-        uint64_t req = ++g->abort_req;
-        atomic_store(&g->poke, 1);
-        pthread_cond_broadcast(&g->wake);
-        struct timespec deadline = to_ts(sg_now_ns() + ABORT_ACK_NS);
-        int rc = 0;
-        while (g->running && g->abort_done < req && rc != ETIMEDOUT)
-            rc = pthread_cond_timedwait(&g->ack, &g->mu, &deadline);
-        if (g->running && g->abort_done < req) {
-            latch_fault(g, SG_FAULT_UNRESPONSIVE,
-                        "unresponsive: the pulse thread did not stop within 500 ms");
-            if (g->bk->concurrent_safe) {
-                int64_t t;
-                (void)g->bk->set(g->bk, STEP_BIT | ENABLE_BIT, 0, &t);
-            }
-        }
+    pthread_mutex_lock(&g->api_mu);
+    if (!g->stopped) {
+        sg_cmd c = {.kind = CMD_ABORT};
+        int ignored;
+        if (post_and_wait(g, &c, &ignored) != 0)
+            api_unresponsive(g);
     }
-    uint64_t c = atomic_load(&g->count);
-    pthread_mutex_unlock(&g->mu);
-    return c;
+    uint64_t count = atomic_load(&g->count);
+    pthread_mutex_unlock(&g->api_mu);
+    return count;
 }
 
 void sg_heartbeat(sg_gen *g)
 {
-    int64_t now = sg_now_ns();
-    pthread_mutex_lock(&g->mu);
-    g->last_hb = now;
-    pthread_mutex_unlock(&g->mu);
+    atomic_store_explicit(&g->last_hb, sg_now_ns(), memory_order_relaxed);
+}
+
+uint64_t sg_count(sg_gen *g)
+{
+    return atomic_load_explicit(&g->count, memory_order_acquire);
 }
 
 void sg_clear_fault(sg_gen *g)
 {
-    pthread_mutex_lock(&g->mu);
-    g->fault = SG_FAULT_NONE;
-    g->fault_text[0] = '\0';
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_lock(&g->api_mu);
+    if (atomic_load(&g->api_fault) != SG_FAULT_NONE) {
+        snapshot s;
+        memset(&s, 0, sizeof(s));
+        pub_write(&g->api_pub, &s);
+        atomic_store(&g->api_fault, SG_FAULT_NONE);
+    }
+    if (!g->stopped) {
+        sg_cmd c = {.kind = CMD_CLEAR};
+        int ignored;
+        (void)post_and_wait(g, &c, &ignored); /* an unresponsive thread stays latched anyway */
+    }
+    pthread_mutex_unlock(&g->api_mu);
 }
 
 void sg_get_status(sg_gen *g, sg_status *st)
 {
+    snapshot s, a;
     memset(st, 0, sizeof(*st));
-    pthread_mutex_lock(&g->mu);
-    st->count = atomic_load(&g->count);
-    st->limit = g->limit;
-    st->rate_num = g->num;
-    st->rate_den = g->den;
-    st->seg_t0_ns = g->t0;
-    st->seg_base = g->base;
-    st->moving = is_moving(g);
-    st->enabled = (g->values & ENABLE_BIT) != 0;
-    st->dir = g->dir;
-    st->fault = g->fault;
-    snprintf(st->fault_text, sizeof(st->fault_text), "%s", g->fault_text);
-    st->sched = g->sched;
-    st->memory_locked = g->memory_locked;
-    st->max_late_ns = g->max_late_ns;
-    st->caught_up_steps = g->caught_up;
-    st->running = g->running;
-    st->cpu_ns = g->final_cpu_ns;
-    if (g->running) {
-        struct timespec ts;
-        if (clock_gettime(g->cpu_clock, &ts) == 0)
-            st->cpu_ns = (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
-    }
-    pthread_mutex_unlock(&g->mu);
+    pub_read(&g->pub, &s);
+    pub_read(&g->api_pub, &a);
+    st->count = s.f[P_COUNT];
+    st->limit = s.f[P_LIMIT];
+    st->rate_num = s.f[P_NUM];
+    st->rate_den = s.f[P_DEN];
+    st->seg_t0_ns = (int64_t)s.f[P_T0];
+    st->seg_base = s.f[P_BASE];
+    st->moving = (int)s.f[P_MOVING];
+    st->enabled = (int)s.f[P_ENABLED];
+    st->dir = (int)s.f[P_DIR];
+    /* Of a fault the thread latched and one a caller latched, the first is reported. */
+    int rt_fault = (int)s.f[P_FAULT], api_fault = (int)a.f[P_FAULT];
+    int use_api = api_fault != SG_FAULT_NONE &&
+                  (rt_fault == SG_FAULT_NONE || (int64_t)a.f[P_FAULT_AT] < (int64_t)s.f[P_FAULT_AT]);
+    st->fault = use_api ? api_fault : rt_fault;
+    snprintf(st->fault_text, sizeof(st->fault_text), "%s", use_api ? a.text : s.text);
+    st->sched = (int)s.f[P_SCHED];
+    st->memory_locked = (int)s.f[P_LOCKED];
+    st->max_late_ns = (int64_t)s.f[P_MAX_LATE];
+    st->caught_up_steps = s.f[P_CAUGHT_UP];
+    st->running = (int)s.f[P_RUNNING];
+    st->cpu_ns = (int64_t)s.f[P_FINAL_CPU];
+    st->spin_ns = (int64_t)s.f[P_SPIN];
+    st->wake_p99_ns = (int64_t)s.f[P_WAKE_P99];
+    st->wake_samples = s.f[P_WAKE_SAMPLES];
+    st->wakeups = atomic_load_explicit(&g->wakeups, memory_order_relaxed);
+    st->tid = (int)s.f[P_TID];
+    /* The thread's CPU clock is valid only while it lives: read it between two checks. */
+    struct timespec ts;
+    if (st->running && g->cpu_clock != (clockid_t)-1 && atomic_load(&g->alive) &&
+        clock_gettime(g->cpu_clock, &ts) == 0 && atomic_load(&g->alive))
+        st->cpu_ns = (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }
 
 long sg_read_edges(sg_gen *g, sg_edge *out, size_t max, uint64_t *dropped)
@@ -632,4 +938,12 @@ long sg_read_edges(sg_gen *g, sg_edge *out, size_t max, uint64_t *dropped)
     if (!g->bk->read_edges)
         return -ENOTSUP;
     return g->bk->read_edges(g->bk, out, max, dropped);
+}
+
+void sg__hold_callers_lock(sg_gen *g, int hold)
+{
+    if (hold)
+        pthread_mutex_lock(&g->api_mu);
+    else
+        pthread_mutex_unlock(&g->api_mu);
 }

@@ -69,10 +69,15 @@ typedef struct sg_limits {
 typedef struct sg_timing {
     int64_t step_high_ns;       /* STEP pulse width, >= 2000 (A4988, DRV8825, TMC2209) */
     int64_t dir_setup_ns;       /* DIR and ENABLE settled before a STEP rising edge, >= 1000 */
-    int64_t spin_window_ns;     /* spin this long before an edge instead of sleeping */
+    int64_t spin_window_ns;     /* spin before an edge instead of sleeping: at most this long */
+    /* 1: the spin is the p99 of the pulse thread's own measured wake-up latency (last 1024
+     * timed wake-ups) plus a margin, at most spin_window_ns and at most spin_duty_permille
+     * of the step period (the CPU it costs); 0: always spin_window_ns. */
+    int spin_auto;
+    int spin_duty_permille;
     int64_t nap_ns;             /* last stretch before the spin slept with clock_nanosleep */
     int rt_priority;            /* SCHED_FIFO priority to ask for; 0: do not ask */
-    int lock_memory;            /* mlockall where permitted */
+    int lock_memory;            /* mlockall where permitted, else mlock of the thread's own memory */
 } sg_timing;
 
 void sg_limits_default(sg_limits *l);
@@ -108,6 +113,11 @@ typedef struct sg_status {
     uint64_t caught_up_steps;   /* steps made on a catch-up spacing after falling behind */
     int running;                /* the pulse thread is alive */
     int64_t cpu_ns;             /* CPU time the pulse thread used */
+    int64_t spin_ns;            /* spin window used for the last planned edge */
+    int64_t wake_p99_ns;        /* p99 of the measured wake-up latency (0: too few samples) */
+    uint64_t wake_samples;      /* timed wake-ups measured so far */
+    uint64_t wakeups;           /* times the pulse thread returned from a sleep */
+    int tid;                    /* kernel thread id of the pulse thread (for /proc) */
 } sg_status;
 
 typedef struct sg_gen sg_gen;
@@ -120,15 +130,22 @@ sg_gen *sg_start(sg_backend *backend, const sg_limits *limits, const sg_timing *
 void sg_stop(sg_gen *g);
 void sg_free(sg_gen *g); /* sg_stop, then release everything */
 
-/* Step at num/den steps/s until the cumulative count reaches `limit`; see the Motor port.
+/* The pulse thread takes no lock a caller can hold: commands go through a ring it polls,
+ * a futex doorbell wakes it, and it answers on a futex it only wakes. Callers are
+ * serialised among themselves; every call below is safe from any thread.
+ *
+ * Step at num/den steps/s until the cumulative count reaches `limit`; see the Motor port.
  * Same rate on a moving segment: only the limit moves; else a new segment from now_ns.
- * Returns 0; -EINVAL for a limit below the count or a now_ns far from CLOCK_MONOTONIC;
- * -EPERM when a fault is latched (nothing changes) or this command tripped the rate cap. */
+ * Returns once the pulse thread has taken the command: 0; -EINVAL for a limit below the
+ * count; -EDOM for a now_ns far from CLOCK_MONOTONIC; -EPIPE after sg_stop; -EPERM when a
+ * fault is latched (nothing changes), this command tripped the rate cap, or the thread did
+ * not answer within 500 ms (latched as unresponsive). */
 int sg_run(sg_gen *g, uint64_t num, uint64_t den, uint64_t limit, int64_t now_ns, int dir);
 /* Stop now, mid-move, ENABLE off; waits for the thread (bounded); returns the count. */
 uint64_t sg_abort(sg_gen *g);
-void sg_heartbeat(sg_gen *g);
-void sg_get_status(sg_gen *g, sg_status *st);
+void sg_heartbeat(sg_gen *g);           /* one atomic store: never waits */
+uint64_t sg_count(sg_gen *g);           /* steps made so far: one atomic load */
+void sg_get_status(sg_gen *g, sg_status *st); /* a consistent snapshot; never blocks the thread */
 /* Clear a latched fault (the driver stays disabled; the budget history is kept). */
 void sg_clear_fault(sg_gen *g);
 /* Copy up to `max` recorded edges out of a simulated backend's ring (oldest first);
@@ -136,6 +153,15 @@ void sg_clear_fault(sg_gen *g);
 long sg_read_edges(sg_gen *g, sg_edge *out, size_t max, uint64_t *dropped);
 
 int64_t sg_now_ns(void);
+
+/* ---- The machine's floor ----
+ * Wakes `n` times at t0_ns + phase_ns + floor(k * den * 1e9 / num) (k = 1..n) from a thread
+ * set up as the pulse thread is (SCHED_FIFO rt_priority, timer slack 1 ns, signals blocked,
+ * stack and output pre-faulted, memory locked if asked), sleeping as it sleeps (an absolute
+ * CLOCK_MONOTONIC futex timeout), and writes each wake-up's lateness to out[k-1]. Blocks
+ * the caller until done. Returns n, or -errno with a message in err. *sched: enum sg_sched. */
+long sg_probe(int rt_priority, int64_t t0_ns, uint64_t num, uint64_t den, int64_t phase_ns,
+              uint64_t n, int lock_memory, int64_t *out, int *sched, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -7,7 +7,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rt_internal.h"
 #include "stepgen.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
 
 static int failures;
 static int checks;
@@ -75,12 +79,20 @@ static void test_schedule(void)
     CHECK(sg_steps_by(INT64_MIN, INT64_MAX, UINT64_MAX, 1, &n) == -ERANGE, "count past u64");
 }
 
+static sg_gen *start_sim_timed(sg_limits *lim, size_t ring, const sg_timing *timing);
+
 static sg_gen *start_sim(sg_limits *lim, size_t ring)
 {
-    char err[256] = "";
     sg_timing tim;
     sg_timing_default(&tim);
     tim.lock_memory = 0; /* keep the sanitizer build's shadow memory unlocked */
+    return start_sim_timed(lim, ring, &tim);
+}
+
+static sg_gen *start_sim_timed(sg_limits *lim, size_t ring, const sg_timing *timing)
+{
+    char err[256] = "";
+    sg_timing tim = *timing;
     sg_backend *b = sg_backend_sim_open(ring, err, sizeof(err));
     CHECK(b != NULL, "%s", err);
     sg_gen *g = sg_start(b, lim, &tim, err, sizeof(err));
@@ -223,6 +235,238 @@ static void test_abort(void)
     sg_free(g);
 }
 
+
+/* Every STEP rising edge in `edges` at or after its planned time at num/den from t0. */
+static uint64_t check_edges(const sg_edge *edges, long n, int64_t t0, uint64_t num, uint64_t den)
+{
+    uint64_t rising = 0;
+    for (long i = 0; i < n; i++) {
+        if (edges[i].line != SG_LINE_STEP || !edges[i].value)
+            continue;
+        rising++;
+        int64_t planned;
+        sg_step_time(t0, rising, num, den, &planned);
+        CHECK(edges[i].t_ns >= planned, "early edge %llu by %lld ns", (unsigned long long)rising,
+              (long long)(planned - edges[i].t_ns));
+    }
+    return rising;
+}
+
+/* A caller that holds the callers' lock indefinitely (preempted, or waiting for the GIL,
+ * inside a call) delays no edge and does not silence the deadman: the pulse thread never
+ * takes that lock, and the heartbeat, the count and the status never need it. */
+static void test_caller_holding_the_lock_stalls_nothing(void)
+{
+    sg_limits lim;
+    sg_limits_default(&lim);
+    lim.deadman_ns = 150 * 1000000LL;
+    static sg_edge edges[8192];
+    sg_gen *g = start_sim(&lim, 8192);
+    int64_t t0 = sg_now_ns();
+    CHECK(sg_run(g, 1000, 1, 300, t0, 0) == 0, "run");
+    sg__hold_callers_lock(g, 1);
+    for (int i = 0; i < 3000 && sg_count(g) < 300; i++) {
+        sg_heartbeat(g);
+        sleep_ms(1);
+    }
+    sg_status st;
+    sg_get_status(g, &st);
+    CHECK(st.count == 300 && st.fault == SG_FAULT_NONE, "count %llu fault %s while the lock was held",
+          (unsigned long long)st.count, st.fault_text);
+    sg__hold_callers_lock(g, 0);
+    long n = sg_read_edges(g, edges, 8192, NULL);
+    CHECK(check_edges(edges, n, t0, 1000, 1) == 300, "rising edges");
+
+    /* Now no heartbeat while the lock is held: the deadman still stops and disables. */
+    CHECK(sg_run(g, 1000, 1, 100000, sg_now_ns(), 0) == 0, "run 2");
+    sg__hold_callers_lock(g, 1);
+    for (int i = 0; i < 3000; i++) {
+        sg_get_status(g, &st);
+        if (st.fault != SG_FAULT_NONE && !st.enabled)
+            break;
+        sleep_ms(1);
+    }
+    CHECK(st.fault == SG_FAULT_DEADMAN && !st.enabled && !st.moving, "fault %d enabled %d",
+          st.fault, st.enabled);
+    sg__hold_callers_lock(g, 0);
+    sg_free(g);
+}
+
+/* With nothing due the thread blocks: no wake-up at all while callers heartbeat and read
+ * the status, and one command wakes it. */
+static void test_blocks_when_nothing_is_due(void)
+{
+    sg_limits lim;
+    sg_limits_default(&lim);
+    sg_gen *g = start_sim(&lim, 4096);
+    CHECK(sg_run(g, 1000, 1, 20, sg_now_ns(), 0) == 0, "run");
+    wait_idle(g, 2000);
+    sg_status st;
+    for (int i = 0; i < 2000; i++) { /* the idle disable comes 20 ms after the last step */
+        sg_get_status(g, &st);
+        if (!st.enabled)
+            break;
+        sleep_ms(1);
+    }
+    sleep_ms(5);
+    sg_get_status(g, &st);
+    uint64_t before = st.wakeups;
+    for (int i = 0; i < 30; i++) {
+        sg_heartbeat(g);
+        (void)sg_count(g);
+        sg_get_status(g, &st);
+        sleep_ms(10);
+    }
+    sg_get_status(g, &st);
+    CHECK(!st.enabled && st.wakeups == before, "woke %llu times at rest",
+          (unsigned long long)(st.wakeups - before));
+    CHECK(sg_run(g, 1000, 1, 25, sg_now_ns(), 0) == 0, "run again");
+    wait_idle(g, 2000);
+    sg_get_status(g, &st);
+    CHECK(st.count == 25 && st.wakeups > before, "count %llu", (unsigned long long)st.count);
+    sg_free(g);
+}
+
+/* The spin window follows the measured wake-up latency, within its maximum and duty cap. */
+static void test_spin_window_from_measured_latency(void)
+{
+    sg_limits lim;
+    sg_limits_default(&lim);
+    sg_timing tim;
+    sg_timing_default(&tim);
+    tim.lock_memory = 0;
+    tim.spin_window_ns = 300000;
+    tim.spin_duty_permille = 100; /* at 500 steps/s: at most 200 us */
+    sg_gen *g = start_sim_timed(&lim, 8192, &tim);
+    CHECK(sg_run(g, 500, 1, 200, sg_now_ns(), 0) == 0, "run");
+    wait_idle(g, 5000);
+    sg_status st;
+    sg_get_status(g, &st);
+    CHECK(st.wake_samples >= 100, "samples %llu", (unsigned long long)st.wake_samples);
+    int64_t want = st.wake_p99_ns + 10000;
+    if (want > 200000)
+        want = 200000;
+    CHECK(st.wake_p99_ns > 0 && st.spin_ns == want, "spin %lld, p99 %lld", (long long)st.spin_ns,
+          (long long)st.wake_p99_ns);
+    sg_free(g);
+
+    tim.spin_auto = 0;
+    tim.spin_window_ns = 123000;
+    g = start_sim_timed(&lim, 8192, &tim);
+    CHECK(sg_run(g, 500, 1, 20, sg_now_ns(), 0) == 0, "run fixed");
+    wait_idle(g, 5000);
+    sg_get_status(g, &st);
+    CHECK(st.spin_ns == 123000, "fixed spin %lld", (long long)st.spin_ns);
+    sg_free(g);
+}
+
+/* A backend that can be made to hang inside set(), as a wedged GPIO driver would. */
+typedef struct hang_backend {
+    sg_backend base;
+    sg_backend *inner;
+    atomic_int hang;
+    atomic_int stuck;
+    pthread_t stuck_thread;
+    atomic_int forced_safe;
+} hang_backend;
+
+static int hang_set(sg_backend *b, unsigned mask, unsigned values, int64_t *t_ns)
+{
+    hang_backend *h = (hang_backend *)b;
+    if (atomic_load(&h->hang)) {
+        if (!atomic_load(&h->stuck)) { /* the first caller while hanging: the pulse thread */
+            h->stuck_thread = pthread_self();
+            atomic_store(&h->stuck, 1);
+            while (atomic_load(&h->hang))
+                sleep_ms(1);
+        } else if (!pthread_equal(pthread_self(), h->stuck_thread)) {
+            /* a caller forcing the lines while the thread hangs */
+            if ((mask & (1u << SG_LINE_ENABLE)) && !(values & (1u << SG_LINE_ENABLE)))
+                atomic_store(&h->forced_safe, 1);
+            *t_ns = sg_now_ns();
+            return 0;
+        }
+    }
+    return h->inner->set(h->inner, mask, values, t_ns);
+}
+
+static long hang_read(sg_backend *b, sg_edge *out, size_t max, uint64_t *dropped)
+{
+    hang_backend *h = (hang_backend *)b;
+    return h->inner->read_edges(h->inner, out, max, dropped);
+}
+
+static void hang_close(sg_backend *b)
+{
+    hang_backend *h = (hang_backend *)b;
+    sg_backend_close(h->inner);
+    free(h);
+}
+
+/* A pulse thread that does not answer within 500 ms is latched unresponsive, the caller
+ * drives ENABLE off itself where the backend allows it, and nothing it missed runs later. */
+static void test_unresponsive_thread_is_latched(void)
+{
+    char err[256] = "";
+    hang_backend *h = calloc(1, sizeof(*h));
+    h->inner = sg_backend_sim_open(4096, err, sizeof(err));
+    h->base.set = hang_set;
+    h->base.read_edges = hang_read;
+    h->base.close = hang_close;
+    h->base.concurrent_safe = 1;
+    sg_limits lim;
+    sg_limits_default(&lim);
+    sg_timing tim;
+    sg_timing_default(&tim);
+    tim.lock_memory = 0;
+    sg_gen *g = sg_start(&h->base, &lim, &tim, err, sizeof(err));
+    CHECK(g != NULL, "%s", err);
+    CHECK(sg_run(g, 1000, 1, 100000, sg_now_ns(), 0) == 0, "run");
+    sleep_ms(20);
+    atomic_store(&h->hang, 1);
+    for (int i = 0; i < 2000 && !atomic_load(&h->stuck); i++) {
+        sg_heartbeat(g);
+        sleep_ms(1);
+    }
+    CHECK(atomic_load(&h->stuck), "the thread never reached the backend");
+    int64_t asked = sg_now_ns();
+    uint64_t c = sg_abort(g);
+    int64_t took = sg_now_ns() - asked;
+    sg_status st;
+    sg_get_status(g, &st);
+    CHECK(st.fault == SG_FAULT_UNRESPONSIVE, "fault %d %s", st.fault, st.fault_text);
+    CHECK(atomic_load(&h->forced_safe) == 1, "ENABLE not forced off by the caller");
+    CHECK(took >= 400 * 1000000LL, "abort returned after %lld ms", (long long)(took / 1000000));
+    CHECK(sg_run(g, 1000, 1, 200000, sg_now_ns(), 0) == -EPERM, "run accepted while unresponsive");
+    atomic_store(&h->hang, 0); /* the thread comes back: it takes the abort, not a new run */
+    sleep_ms(50);
+    sg_get_status(g, &st);
+    CHECK(!st.moving && st.count <= c + 1, "moving %d count %llu after %llu", st.moving,
+          (unsigned long long)st.count, (unsigned long long)c);
+    sg_free(g);
+}
+
+/* The floor probe wakes n times, never before its time, and refuses bad arguments. */
+static void test_probe(void)
+{
+    static int64_t lat[200];
+    char err[256] = "";
+    int sched = 0;
+    int64_t t0 = sg_now_ns();
+    long n = sg_probe(0, t0, 1000, 1, 250000, 200, 0, lat, &sched, err, sizeof(err));
+    CHECK(n == 200, "probe returned %ld: %s", n, err);
+    int64_t min = INT64_MAX;
+    for (long i = 0; i < n; i++)
+        if (lat[i] < min)
+            min = lat[i];
+    CHECK(min >= 0, "a wake-up came %lld ns early", (long long)-min);
+    CHECK(sched == SG_SCHED_OTHER_SLACK || sched == SG_SCHED_OTHER, "sched %d", sched);
+    CHECK(sg_now_ns() >= t0 + 200 * 1000000LL + 250000, "returned before the last wake-up");
+    CHECK(sg_probe(0, t0, 0, 1, 0, 10, 0, lat, NULL, err, sizeof(err)) == -EINVAL &&
+              strstr(err, "must be > 0") != NULL, "%s", err);
+    CHECK(sg_probe(100, t0, 1, 1, 0, 10, 0, lat, NULL, err, sizeof(err)) == -EINVAL, "prio");
+}
+
 static void test_chardev_absent(void)
 {
     char dir[] = "/tmp/sg-nochip-XXXXXX";
@@ -246,6 +490,11 @@ int main(void)
     test_budget();
     test_deadman();
     test_abort();
+    test_caller_holding_the_lock_stalls_nothing();
+    test_blocks_when_nothing_is_due();
+    test_spin_window_from_measured_latency();
+    test_unresponsive_thread_is_latched();
+    test_probe();
     test_chardev_absent();
     printf("stepgen: %d passed, %d failed\n", checks - failures, failures);
     return failures ? 1 : 0;

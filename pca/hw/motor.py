@@ -51,11 +51,19 @@ class SafetyLimits:
 
 @dataclass(frozen=True)
 class PulseTiming:
-    """Edge timing: driver minimums (A4988, DRV8825, TMC2209) and how the thread waits."""
+    """Edge timing: driver minimums (A4988, DRV8825, TMC2209) and how the thread waits.
+
+    With `spin_auto` the thread spins before each edge for the p99 of its own measured
+    wake-up latency plus a margin, at most `spin_window_ns` and at most
+    `spin_duty_permille` of the step period (the CPU the spin costs); else always
+    `spin_window_ns`.
+    """
 
     step_high_ns: int = 2_500
     dir_setup_ns: int = 1_500
-    spin_window_ns: int = 100_000
+    spin_window_ns: int = 300_000
+    spin_auto: bool = True
+    spin_duty_permille: int = 35
     nap_ns: int = 0
     rt_priority: int = 50
     lock_memory: bool = True
@@ -132,6 +140,8 @@ class NativeMotor:
             step_high_ns=timing.step_high_ns,
             dir_setup_ns=timing.dir_setup_ns,
             spin_window_ns=timing.spin_window_ns,
+            spin_auto=timing.spin_auto,
+            spin_duty_permille=timing.spin_duty_permille,
             nap_ns=timing.nap_ns,
             rt_priority=timing.rt_priority,
             lock_memory=timing.lock_memory,

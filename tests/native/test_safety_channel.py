@@ -185,7 +185,8 @@ def test_sr9_abort_during_the_final_approach_makes_no_edge(make_motor: MakeMotor
     # A long spin window puts the thread in its final approach most of the time.
     from pca.hw.motor import PulseTiming
 
-    motor = make_motor(PulseTiming(spin_window_ns=5 * MS, nap_ns=2 * MS, lock_memory=False))
+    motor = make_motor(PulseTiming(spin_window_ns=5 * MS, spin_auto=False, nap_ns=2 * MS,
+                                   lock_memory=False))
     for _ in range(5):
         motor.run(StepRate(100), motor.count(0) + 1000, time.monotonic_ns())
         time.sleep(0.0237)
