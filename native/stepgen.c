@@ -335,7 +335,8 @@ static void record_wake_latency(sg_gen *g, int64_t late_ns)
     r->lat_hist[bucket]++;
     r->lat_i = (r->lat_i + 1) % LAT_WINDOW;
     r->lat_total++;
-    if (r->lat_n < LAT_MIN_SAMPLES || ++r->lat_since < 16)
+    /* Recomputed when the window first has enough samples, then every 16. */
+    if (r->lat_n < LAT_MIN_SAMPLES || (r->wake_p99_ns > 0 && ++r->lat_since < 16))
         return;
     r->lat_since = 0;
     /* p99: the upper edge of the bucket where more than 1 % of the window lies above. */
@@ -356,7 +357,7 @@ static int64_t spin_for(const sg_gen *g)
     int64_t spin = g->tim.spin_window_ns;
     if (!g->tim.spin_auto)
         return spin;
-    if (r->lat_n >= LAT_MIN_SAMPLES && r->wake_p99_ns + SPIN_MARGIN_NS < spin)
+    if (r->wake_p99_ns > 0 && r->wake_p99_ns + SPIN_MARGIN_NS < spin)
         spin = r->wake_p99_ns + SPIN_MARGIN_NS;
     u128 duty = (u128)r->den * (u128)NS_PER_S * (u128)g->tim.spin_duty_permille /
                 ((u128)r->num * 1000u);

@@ -19,7 +19,7 @@ def test_bench_writes_every_variant_load_and_rate(tmp_path: Path) -> None:
                               "--variant", "python-busy", "--json", str(out)])
     assert code == 0
     runs = json.loads(out.read_text())["runs"]
-    stepped = [r for r in runs if r["variant"] != "cyclictest"]
+    stepped = [r for r in runs if r["variant"] not in ("floor", "cyclictest")]
     assert {(r["variant"], r["load"], r["rate_hz"]) for r in stepped} == {
         (v, load, rate) for v in ("native", "python-busy")
         for load in ("idle", "python-thread", "sqlite") for rate in (258, 43, 1000)}
@@ -34,3 +34,21 @@ def test_bench_writes_every_variant_load_and_rate(tmp_path: Path) -> None:
 def test_bench_rejects_an_unknown_variant() -> None:
     with pytest.raises(SystemExit):
         bench_stepgen.run(["--variant", "nope"])
+
+
+def test_expected_lateness_is_floor_minus_spin_through_the_no_burst_rule() -> None:
+    period = 1_000_000_000 // 250  # 4 ms at 250/s; catch-up steps 2 ms apart
+    floor = [50_000, 120_000, 0, 10_000_000, 0, 0, 0, 0, 0, 0]
+    late = bench_stepgen.expected_lateness(floor, 100_000, 250)
+    assert late[:3] == [0, 20_000, 0]
+    # Woken 10 ms late: 9.9 ms behind, then each catch-up step 2 ms closer (half a period).
+    assert late[3] == 9_900_000
+    assert late[4:8] == [9_900_000 - k * period // 2 for k in range(1, 5)]
+    assert late[8:] == [0, 0]  # back on the schedule
+
+
+def test_quick_says_its_tails_mean_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_stepgen.run(["--quick", "--variant", "native", "--load", "idle",
+                              "--rate", "1000"]) == 0
+    out = capsys.readouterr().out
+    assert "NOT meaningful" in out and "not judged" in out
