@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint native-test clean diagram
 
-$(STAMP): pyproject.toml setup.py
+# The native extension is built in place by the install: rebuild when its sources change.
+$(STAMP): pyproject.toml setup.py $(wildcard native/*.c native/*.h native/*.pyx native/build.py)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=23"
 	PCA_NATIVE_WERROR=1 $(BIN)/python -m pip install --quiet -e '.[dev]'
