@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import sqlite3
 import time
 import tomllib
 from collections import Counter, deque
@@ -210,11 +211,14 @@ class SimWorld:
         fresh = not database_exists(self.db)
         problem = None if fresh else _verify_problem(self.db)
         self.profile = profile or PumpProfile()
-        self.clock = VirtualClock(time.time_ns() if start_wall_ns is None else start_wall_ns)
         self.tally = Tally()
         self.sqlite = SqliteEventLog(self.db)
         self._closers: list[Callable[[], None]] = [self.sqlite.close]
         try:
+            # Virtual time may have run far ahead of real time (600x): a restart continues
+            # from the log's last wall time, so the log's clock never runs backwards.
+            start = time.time_ns() if start_wall_ns is None else start_wall_ns
+            self.clock = VirtualClock(max(start, _last_wall_ns(self.sqlite)))
             self.sink = _Sink()
             self.hardware: Hardware
             self.panel: MockPanel
@@ -448,6 +452,17 @@ class SimWorld:
             self.pump.shutdown()
         while self._closers:
             self._closers.pop()()
+
+
+def _last_wall_ns(log: SqliteEventLog) -> int:
+    """The latest wall time in the log (0 if none can be read: boot reports why)."""
+    last = 0
+    try:
+        for stored in log.replay():
+            last = max(last, stored.event.wall_ns)
+    except (sqlite3.Error, ValueError, TypeError):
+        pass
+    return last
 
 
 def _dense() -> range:

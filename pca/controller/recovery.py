@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from pca.controller.alarms import LATCHING
+from pca.controller.alarms import LATCHING, PRIORITY
 from pca.controller.auth import FailureState
 from pca.controller.ports import StoredEvent
 from pca.therapy.ledger import DoseSource, Source
@@ -32,6 +32,9 @@ class Recovered:
     clean_shutdown: bool = False
     failures: FailureState = field(default_factory=FailureState)
     alarms: set[str] = field(default_factory=set)  # latching alarms still active
+    # Every alarm raised and not yet cleared when the log ends (name -> logged priority),
+    # latching or not, whatever happened between: the log's story must end each one.
+    open_alarms: dict[str, str] = field(default_factory=dict)
     syringe_ml: float | None = None
     delivered_since_syringe: int = 0  # steps, incl. open grants
     problems: list[str] = field(default_factory=list)  # rows that could not be read
@@ -81,7 +84,8 @@ def _fold(r: Recovered, item: StoredEvent) -> None:
         r.prescription = None
         r.deliveries.clear()
         r.dose_starts.clear()
-        r.alarms.clear()
+        # Alarms stay: a new patient clears none of them while the pump runs, and a
+        # restart puts the pump back as it was (a latched alarm still needs its clear).
     elif kind == "state_changed":
         r.last_state = str(f["to"])
     elif kind == "auth":
@@ -93,8 +97,10 @@ def _fold(r: Recovered, item: StoredEvent) -> None:
     elif kind == "alarm_raised":
         if f["alarm"] in LATCHING:
             r.alarms.add(str(f["alarm"]))
+        r.open_alarms[str(f["alarm"])] = str(f.get("priority") or PRIORITY[str(f["alarm"])])
     elif kind == "alarm_cleared":
         r.alarms.discard(str(f["alarm"]))
+        r.open_alarms.pop(str(f["alarm"]), None)
     elif kind == "syringe_changed":
         r.syringe_ml = float(f["syringe_ml"])
         r.delivered_since_syringe = 0

@@ -57,8 +57,13 @@ def resume(host: BootHost, rec: Recovered) -> None:
         host.activate(_rx_from_log(rec.prescription))
     interrupted_ml = host.delivery.restore(rec, now)
     was_delivering = rec.last_state in DELIVERING_STATES and not rec.clean_shutdown
+    behind: dict[str, Any] = {}
+    if wall < rec.last_wall_ns:
+        # The wall clock reads earlier than the log's last event (an RTC that lost its
+        # time, a clock set back while the pump was off): say so, the log's times will.
+        behind["clock_behind_s"] = (rec.last_wall_ns - wall) / NS_PER_S
     journal.emit("restarted", "system", interrupted_dose_ml=interrupted_ml,
-                 outage_s=outage_ns / NS_PER_S, previous_state=rec.last_state)
+                 outage_s=outage_ns / NS_PER_S, previous_state=rec.last_state, **behind)
     host.conditions.restore(rec.alarms)
     if was_delivering:
         host.conditions.raise_event("delivery_interrupted")
@@ -69,6 +74,19 @@ def resume(host: BootHost, rec: Recovered) -> None:
     journal.emit("state_changed", "system", **from_to("off", initial))
     host.delivery.rate_changed("stopped", 0.0)
     host.conditions.reservoir(0)
+    end_open_alarms(host, rec)
+
+
+def end_open_alarms(host: BootHost, rec: Recovered) -> None:
+    """Every alarm the log left open either is active again now or ends here. Latching
+    alarms come back as they were; a condition the pump checks at boot (the syringe) is
+    raised again if it is still there; every other condition is assumed gone, as every
+    sensor line is assumed idle at start, and is raised again when its line says so."""
+    active = host.conditions.alarms.active
+    for name, priority in sorted(rec.open_alarms.items()):
+        if name not in active:
+            host.journal.emit("alarm_cleared", "system", alarm=name, priority=priority,
+                              reason="condition_gone_at_restart")
 
 
 def _rx_from_log(fields: Mapping[str, Any]) -> Prescription:
