@@ -255,7 +255,7 @@ static uint64_t check_edges(const sg_edge *edges, long n, int64_t t0, uint64_t n
 /* A caller that holds the callers' lock indefinitely (preempted, or waiting for the GIL,
  * inside a call) delays no edge and does not silence the deadman: the pulse thread never
  * takes that lock, and the heartbeat, the count and the status never need it. */
-static void test_caller_holding_the_lock_stalls_nothing(void)
+static void test_sr9_caller_holding_the_lock_stalls_no_edge_and_no_deadman(void)
 {
     sg_limits lim;
     sg_limits_default(&lim);
@@ -405,7 +405,7 @@ static void hang_close(sg_backend *b)
 
 /* A pulse thread that does not answer within 500 ms is latched unresponsive, the caller
  * drives ENABLE off itself where the backend allows it, and nothing it missed runs later. */
-static void test_unresponsive_thread_is_latched(void)
+static void test_sr9_unresponsive_thread_is_latched_and_enable_forced_off(void)
 {
     char err[256] = "";
     hang_backend *h = calloc(1, sizeof(*h));
@@ -490,10 +490,10 @@ int main(void)
     test_budget();
     test_deadman();
     test_abort();
-    test_caller_holding_the_lock_stalls_nothing();
+    test_sr9_caller_holding_the_lock_stalls_no_edge_and_no_deadman();
     test_blocks_when_nothing_is_due();
     test_spin_window_from_measured_latency();
-    test_unresponsive_thread_is_latched();
+    test_sr9_unresponsive_thread_is_latched_and_enable_forced_off();
     test_probe();
     test_chardev_absent();
     printf("stepgen: %d passed, %d failed\n", checks - failures, failures);

@@ -131,6 +131,7 @@ class Run:
     floor_ns: list[int] | None = None
     spin_ns: int | None = None
     wakeups: int | None = None
+    tid: int | None = None
 
 
 def _python_variant(busy: bool) -> Callable[[int, int], Run]:
@@ -220,7 +221,7 @@ def _native_variant(timing: PulseTiming,
         if fault:
             note += f"; FAULT {fault}"
         return Run(edges, t0, steps, cpu, wall, note, floor_ns=floor.get("lateness"),
-                   spin_ns=int(end["spin_ns"]), wakeups=switches)
+                   spin_ns=int(end["spin_ns"]), wakeups=switches, tid=tid)
 
     return go
 
