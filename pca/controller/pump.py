@@ -5,8 +5,10 @@ The controller never sleeps and reads time only through the Clock port, so the
 same code runs in real time (the daemon) and in virtual time (`pca scenario`).
 What each part does lives in its own module: the delivery engine (`delivery`),
 alarm conditions (`conditions`), keypad sessions and PINs (`sessions`), the
-pharmacy intake (`intake`), the clinician commands (`commands`), the panel's port
-(`desk`), the log writer (`journal`), pump time (`pumptime`) and boot (`resume`).
+pharmacy intake (`intake`), the clinician commands (`commands`), the patient's
+button and no-PIN keys (`patient`), the panel's port (`desk`), what the outside
+sees (`view`), the log writer (`journal`), pump time (`pumptime`) and boot
+(`resume`); `diagram` draws this module's table into docs/state-machine.md.
 """
 
 from __future__ import annotations
