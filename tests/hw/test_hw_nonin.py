@@ -194,3 +194,11 @@ def test_period_thins_three_packets_a_second_to_one_reading(line) -> None:
         emulator.send(packet(96, 70 + k))
         wait_for(lambda k=k: oximeter.decoder.counts.packets == k + 1)
     assert len(oximeter.poll(10**20)) == 2
+
+
+def test_pty_a_packet_cut_short_at_a_frame_boundary_never_gives_a_reading(line) -> None:
+    emulator, oximeter, _ = line
+    emulator.send(packet(80, 140)[:5 * 12] + packet(93, 61))  # 12 frames, then a new packet
+    got = collect_until(oximeter, MARKER)
+    assert [r.values for r in got] == [MARKER]
+    assert oximeter.decoder.counts.short_packets == 1
