@@ -171,6 +171,15 @@ class JournalEntry:
     window_h: float | None
 
 
+@dataclass(frozen=True)
+class VitalsPoint:
+    """One `vitals` event (SR-13): the values of the monitor reading that changed one."""
+
+    seq: int
+    wall: datetime
+    values: Mapping[str, int]
+
+
 @dataclass
 class LogEvent:
     """A row kept as it is, for the clinician-action and restart tables."""
@@ -201,6 +210,7 @@ class Episode:
     pump: dict[str, Any]
     # (first seq, wall) of each patient episode in these rows: a new_patient row starts one.
     patients: list[tuple[int, datetime]] = field(default_factory=list)
+    vitals: list[VitalsPoint] = field(default_factory=list)  # the respiratory monitor
 
     def totals_ml(self) -> dict[str, float]:
         """mL made per source, from the motor journal."""
@@ -262,6 +272,7 @@ class _Builder:
         self.journal: list[JournalEntry] = []
         self.pump: dict[str, Any] = {}
         self.patients: list[tuple[int, datetime]] = []
+        self.vitals: list[VitalsPoint] = []
         self.dose: Delivery | None = None
         self.infusion: Delivery | None = None
         self.rates: dict[str, float] = {}
@@ -430,6 +441,12 @@ class _Builder:
         if span is not None:
             span.silenced.append(wall)
 
+    def _on_vitals(self, row: Mapping[str, Any], seq: int, wall: datetime,
+                   actor: str) -> None:
+        values = {k: int(row[k]) for k in ("spo2", "etco2_mmhg", "rr", "pulse")
+                  if row.get(k) is not None}
+        self.vitals.append(VitalsPoint(seq, wall, values))
+
     def _on_clock_changed(self, row: Mapping[str, Any], seq: int, wall: datetime,
                           actor: str) -> None:
         self.clock_changes.append(LogEvent(seq, wall, "clock_changed", actor, event_fields(row)))
@@ -458,7 +475,7 @@ class _Builder:
             prescriptions=self.prescriptions, deliveries=self.deliveries,
             requests=self.requests, alarms=self.alarms, clinician_actions=self.clinician,
             restarts=self.restarts, clock_changes=self.clock_changes, journal=self.journal,
-            pump=self.pump, patients=self.patients)
+            pump=self.pump, patients=self.patients, vitals=self.vitals)
 
 
 def patient_episodes(rows: Iterable[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:

@@ -281,6 +281,17 @@ def bundle_of(ep: Episode, audit_events: Iterable[LogEvent], *,
         url = _uuid(ep.episode_id, "event", item.start_seq)
         resource = _administration(ep, item, device_url, med_url)
         entries.append(_entry(url, resource, resource["identifier"][0]))
+    # SR-13: each value the respiratory monitor reported, when it changed (LOINC coded).
+    from pca.review.vitals import changes, observation
+
+    for point, vital, value in changes(ep.vitals):
+        identifier = {"system": EVENT_SYSTEM, "value": f"{ep.episode_id}:{point.seq}:{vital}"}
+        patient = max((s for s, _ in ep.patients if s <= point.seq), default=ep.first_seq or 0)
+        resource = observation(point, vital, value, identifier=identifier,
+                               subject=_subject(ep, patient), device_url=device_url,
+                               when=iso(point.wall))
+        entries.append(_entry(_uuid(ep.episode_id, "event", point.seq, vital), resource,
+                              identifier))
     for event in audit_events:
         audit = _audit(ep, event, device_url)
         if audit is not None:

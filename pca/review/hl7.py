@@ -181,6 +181,12 @@ def message_of(ep: Episode, event: PumpEvent, control_id: str, created: datetime
         if conc is not None:
             obx("NM", "157760^MDC_CONC_DRUG^MDC", "1.1.2.10", _nm(conc),
                 CONC_UNITS.get(rx.drug_unit, f"{rx.drug_unit}/mL^{rx.drug_unit}/mL^UCUM"))
+    # SR-13: the breathing at this event, as the respiratory monitor last reported it.
+    from pca.review.vitals import VITALS, obx_identifier, obx_units, values_at
+
+    breathing = values_at(ep.vitals, event.wall)
+    for i, key in enumerate(k for k in VITALS if k in breathing):
+        obx("NM", obx_identifier(key), f"2.0.0.{i + 1}", str(breathing[key]), obx_units(key))
     m.validate()
     return m
 

@@ -264,6 +264,31 @@ def _restarts(ep: Episode, window: Window) -> Section:
                    tables=[Table(["time", "event", "detail"], rows)] if rows else [])
 
 
+def _breathing(ep: Episode, window: Window) -> list[Section]:
+    """SR-13: the monitor's trend beside the doses and the pauses (only where there is one)."""
+    from pca.review import vitals
+
+    pauses = [a for a in ep.alarms if a.name in vitals.MONITOR_ALARMS]
+    if not ep.vitals and not pauses:
+        return []
+    rows = [[when(a.raised), a.name.replace("_", " "), a.priority,
+             ", ".join(f"{vitals.CODES[k].label} {v}" for k, v in
+                       vitals.values_at(ep.vitals, a.raised).items()) or "no reading",
+             when(a.cleared) if a.cleared else "not cleared"] for a in pauses
+            if window.overlaps(a.raised, a.cleared)]
+    section = Section(
+        "Breathing: the respiratory monitor (SR-13)", paragraphs=[
+            "SpO2, EtCO2 and respiratory rate as the monitor reported them (logged whenever a "
+            "value changed), with the programmed limits (dashed), the doses started (bottom) "
+            "and the pauses the monitor caused (red bands): the trend to read after a pause."],
+        chart=lambda into: vitals.vitals_chart(ep.vitals, ep.deliveries, ep.alarms,
+                                               ep.prescriptions, window, into=into))
+    if rows:
+        section.tables.append(Table(["raised", "alarm", "priority", "values then",
+                                     "cleared"], rows))
+    return [section]
+
+
 def integrity_text(verdict: Verdict) -> str:
     if verdict.ok:
         return f"Log integrity: OK. The hash chain is intact over all {verdict.count} events."
@@ -321,6 +346,7 @@ def build_report(db: Path, since: datetime | None = None, until: datetime | None
             "Computed from the motor journal on the log's wall clock (the pump itself uses its "
             "monotonic clock). Bottom: what was given, accumulated by source."],
             chart=lambda into: charts.dose_chart(ep, journal, deliveries, window, into=into)),
+        *_breathing(ep, window),
         _alarms(ep, window),
         _doses(deliveries, window),
         _clinician(ep, window),

@@ -90,6 +90,25 @@ _R4_ELEMENT_PATHS = """
     MedicationAdministration.subject.display
     MedicationAdministration.subject.identifier.system
     MedicationAdministration.subject.identifier.value
+    Observation.category.coding.code
+    Observation.category.coding.display
+    Observation.category.coding.system
+    Observation.code.coding.code
+    Observation.code.coding.display
+    Observation.code.coding.system
+    Observation.code.text
+    Observation.device.reference
+    Observation.effectiveDateTime
+    Observation.identifier.system
+    Observation.identifier.value
+    Observation.status
+    Observation.subject.display
+    Observation.subject.identifier.system
+    Observation.subject.identifier.value
+    Observation.valueQuantity.code
+    Observation.valueQuantity.system
+    Observation.valueQuantity.unit
+    Observation.valueQuantity.value
 """
 R4_ELEMENTS = frozenset(_R4_ELEMENT_PATHS.split())
 
@@ -104,6 +123,8 @@ R4_CODES: dict[str, frozenset[str]] = {
     "MedicationAdministration.status": frozenset({"in-progress", "not-done", "on-hold",
                                                   "completed", "entered-in-error", "stopped",
                                                   "unknown"}),
+    "Observation.status": frozenset({"registered", "preliminary", "final", "amended",
+                                     "corrected", "cancelled", "entered-in-error", "unknown"}),
     "AuditEvent.action": frozenset({"C", "R", "U", "D", "E"}),
     "AuditEvent.outcome": frozenset({"0", "4", "8", "12"}),
 }
