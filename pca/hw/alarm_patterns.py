@@ -19,6 +19,18 @@ spacing x = 50-125 ms (high) or 125-250 ms (medium/low); high burst is 3+2 pulse
 Lamps: high red flashing 2.0 Hz 50 % (standard 1.4-2.8 Hz, 20-60 %); medium
 yellow flashing 0.5 Hz 50 % (0.4-0.8 Hz); low yellow steady (cyan or yellow,
 constant); no alarm: green steady.
+
+Information signals (the answer to a bolus press: "dose given" / "not now") are
+kept apart from alarm signals, as IEC 60601-1-8 asks (an information signal is
+any signal that is not an alarm or reminder signal, and must not be taken for
+one): every pip is 50 ms, shorter than the shortest alarm pulse the standard
+allows (75 ms); a whole signal (at most 150 ms) is shorter than the shortest
+alarm burst here (200 ms); pitches are above 1 kHz, outside the 150-1000 Hz band
+of alarm fundamentals; the buzzer has one level, so a pip is never louder than an
+alarm; and the light is the green lamp only (blinked against its steady state),
+never red or yellow. Granted and denied differ in rhythm (two rising pips, one
+pip) and in the green lamp (two blinks, one long blink), so an on/off buzzer or a
+glance at the lamp still tells them apart. An alarm pulse always wins over a pip.
 """
 
 from __future__ import annotations
@@ -96,20 +108,29 @@ class Lamp:
 
 
 @dataclass(frozen=True)
-class Chirp:
-    """A short feedback tone: (start, end, pitch) segments relative to its start."""
+class InfoSignal:
+    """A short information signal: buzzer pips (start, end, pitch) and windows in which the
+    green lamp is shown the other way from its steady state, relative to its start."""
 
-    segments: tuple[tuple[int, int, int], ...]
+    pips: tuple[tuple[int, int, int], ...]
+    green_blinks: tuple[tuple[int, int], ...]
 
     @property
     def length_ns(self) -> int:
-        return self.segments[-1][1]
+        return max(self.sound_ns, max(end for _, end in self.green_blinks))
+
+    @property
+    def sound_ns(self) -> int:
+        return self.pips[-1][1]
 
     def pitch_at(self, elapsed_ns: int) -> int | None:
-        for start, end, pitch_hz in self.segments:
+        for start, end, pitch_hz in self.pips:
             if start <= elapsed_ns < end:
                 return pitch_hz
         return None
+
+    def green_flipped(self, elapsed_ns: int) -> bool:
+        return any(start <= elapsed_ns < end for start, end in self.green_blinks)
 
 
 _X_HIGH_NS = 100 * MS
@@ -137,11 +158,13 @@ LAMPS: dict[Priority | None, Lamp] = {
     None: Lamp("green"),
 }
 
-# Distinct by rhythm as well as pitch, so an on/off buzzer still tells them apart:
-# granted = two short rising chirps ("yes"), denied = one long low buzz ("no").
-CHIRPS: dict[ToneKind, Chirp] = {
-    "granted": Chirp(((0, 100 * MS, 1047), (150 * MS, 250 * MS, 1319))),
-    "denied": Chirp(((0, 500 * MS, 330),)),
+PIP_NS = 50 * MS  # one control tick: the pins change only on ticks
+# See the module note: two rising pips and two green blinks say "yes, a dose";
+# one pip and one long green blink say "not now".
+INFO_SIGNALS: dict[ToneKind, InfoSignal] = {
+    "granted": InfoSignal(pips=((0, PIP_NS, 1319), (2 * PIP_NS, 3 * PIP_NS, 1760)),
+                          green_blinks=((0, 250 * MS), (500 * MS, 750 * MS))),
+    "denied": InfoSignal(pips=((0, PIP_NS, 1175),), green_blinks=((0, 750 * MS),)),
 }
 
 
@@ -164,7 +187,8 @@ class AnnunciationPlanner:
     Pure: no pins and no clock, shared by the GPIO annunciator and its simulated
     twin so both sound exactly alike. A new priority restarts its pattern;
     ending a silence restarts the burst but not the lamp. An alarm pulse always
-    wins over a feedback chirp: a chirp may be cut, an alarm never masked.
+    wins over an information pip: a pip may be cut, an alarm never masked; an
+    information signal shows only on the green lamp, never red or yellow.
     """
 
     def __init__(self) -> None:
@@ -173,8 +197,8 @@ class AnnunciationPlanner:
         self.silenced = False
         self._lamp_origin_ns = 0
         self._sound_origin_ns = 0
-        self._chirp: Chirp | None = None
-        self._chirp_start_ns = 0
+        self._info: InfoSignal | None = None
+        self._info_start_ns = 0
 
     def annunciate(self, priority: Priority | None, silenced: bool, now_ns: int) -> Annunciation:
         if priority is not None and priority not in BURSTS:
@@ -188,9 +212,9 @@ class AnnunciationPlanner:
         return self.output(now_ns)
 
     def tone(self, kind: ToneKind, now_ns: int) -> Annunciation:
-        if kind not in CHIRPS:
+        if kind not in INFO_SIGNALS:
             raise ValueError(f"unknown tone {kind!r}")
-        self._chirp, self._chirp_start_ns = CHIRPS[kind], now_ns
+        self._info, self._info_start_ns = INFO_SIGNALS[kind], now_ns
         return self.output(now_ns)
 
     def output(self, now_ns: int) -> Annunciation:
@@ -204,11 +228,16 @@ class AnnunciationPlanner:
             burst = BURSTS[self.priority]
             if burst.sounding(now_ns - self._sound_origin_ns):
                 sound_hz = burst.pitch_hz
-        if self._chirp is not None:
-            elapsed_ns = now_ns - self._chirp_start_ns
-            if elapsed_ns >= self._chirp.length_ns:
-                self._chirp = None
-            elif sound_hz is None:
-                sound_hz = self._chirp.pitch_at(elapsed_ns)
+        green = lamp_colour == "green"
+        info = self._info
+        if info is not None:
+            elapsed_ns = now_ns - self._info_start_ns
+            if elapsed_ns >= info.length_ns:
+                self._info = None
+            else:
+                if sound_hz is None:
+                    sound_hz = info.pitch_at(elapsed_ns)
+                if info.green_flipped(elapsed_ns):
+                    green = not green
         return Annunciation(sound_hz, red=lamp_colour == "red", yellow=lamp_colour == "yellow",
-                            green=lamp_colour == "green")
+                            green=green)

@@ -29,7 +29,7 @@ class GpioAnnunciator:
         try:
             self._buzzer: Any
             if buzzer_kind == "tonal":
-                # A5 +/- 2 octaves = 220-3520 Hz: every alarm and chirp pitch fits.
+                # A5 +/- 2 octaves = 220-3520 Hz: every alarm pitch and information pip fits.
                 self._buzzer = TonalBuzzer(buzzer_pin, mid_tone=Tone("A5"), octaves=2,
                                            pin_factory=pin_factory)
             else:

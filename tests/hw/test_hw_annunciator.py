@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pca.hw.alarm_patterns import BURSTS, CHIRPS, LAMPS
+from pca.hw.alarm_patterns import BURSTS, INFO_SIGNALS, LAMPS, AnnunciationPlanner
 from pca.hw.annunciator import GpioAnnunciator
 from pca.hw.sim_annunciator import SimulatedAnnunciator
 
@@ -148,41 +148,80 @@ def test_sr11_silence_never_changes_which_lamp_shows(ann, mock_factory):
         assert getattr(ann.state, colour) and ann.state.sound_hz is None
 
 
-def test_dose_granted_tone_is_two_rising_chirps(ann, mock_factory):
+def test_dose_granted_is_two_short_rising_pips_and_two_green_blinks(ann, mock_factory):
     rec = Recorder(mock_factory)
     t = rec.drive(ann, None, end_ns=T0_NS + 100 * MS)
     ann.tone("granted", t)
     rec.sample(t)
-    rec.drive(ann, None, start_ns=t + 50 * MS, end_ns=t + 1000 * MS)
-    assert rec.edges["buzzer"] == [(0, None), (100, 1047.0), (200, None), (250, 1319.0),
-                                   (350, None)]
+    rec.drive(ann, None, start_ns=t + 50 * MS, end_ns=t + 1500 * MS)
+    assert rec.edges["buzzer"] == [(0, None), (100, 1319.0), (150, None), (200, 1760.0),
+                                   (250, None)]
+    assert rec.edges["green"] == [(0, True), (100, False), (350, True), (600, False),
+                                  (850, True)]
+    assert rec.edges["red"] == [(0, False)] and rec.edges["yellow"] == [(0, False)]
 
 
-def test_dose_denied_tone_is_one_long_low_buzz(ann, mock_factory):
+def test_dose_denied_is_one_short_pip_and_one_long_green_blink(ann, mock_factory):
     rec = Recorder(mock_factory)
     t = rec.drive(ann, None, end_ns=T0_NS + 100 * MS)
     ann.tone("denied", t)
     rec.sample(t)
-    rec.drive(ann, None, start_ns=t + 50 * MS, end_ns=t + 1000 * MS)
-    assert rec.edges["buzzer"] == [(0, None), (100, 330.0), (600, None)]
+    rec.drive(ann, None, start_ns=t + 50 * MS, end_ns=t + 1500 * MS)
+    assert rec.edges["buzzer"] == [(0, None), (100, 1175.0), (150, None)]
+    assert rec.edges["green"] == [(0, True), (100, False), (850, True)]
 
 
 def test_granted_and_denied_differ_in_rhythm_not_only_pitch():
-    def rhythm(kind):
-        return [(start, end) for start, end, _ in CHIRPS[kind].segments]
-    assert rhythm("granted") != rhythm("denied")
-    assert len(CHIRPS["granted"].segments) != len(CHIRPS["denied"].segments)
+    granted, denied = INFO_SIGNALS["granted"], INFO_SIGNALS["denied"]
+    assert len(granted.pips) != len(denied.pips)  # an on/off buzzer still tells them apart
+    assert len(granted.green_blinks) != len(denied.green_blinks)
+    assert granted.pips[0][2] < granted.pips[1][2]  # "yes" rises
+
+
+def test_information_signals_are_never_taken_for_an_alarm():
+    """IEC 60601-1-8 keeps information signals apart from alarm signals: shorter pulses than
+    any alarm pulse may have, shorter than any alarm burst, pitched outside the band of alarm
+    fundamentals, and on no alarm lamp."""
+    shortest_pulse = min(b.pulse_ns for b in BURSTS.values())
+    shortest_burst = min(b.burst_ns for b in BURSTS.values())
+    alarm_pitches = {b.pitch_hz for b in BURSTS.values()}
+    for kind, signal in INFO_SIGNALS.items():
+        for start, end, pitch_hz in signal.pips:
+            assert end - start < 75 * MS <= shortest_pulse, kind  # 75 ms: the standard's least
+            assert pitch_hz > 1000 and pitch_hz not in alarm_pitches, kind
+        assert signal.sound_ns < shortest_burst, kind
+        assert signal.length_ns <= 1000 * MS, kind
+    assert all(150 <= p <= 1000 for p in alarm_pitches)
+
+
+@pytest.mark.parametrize("priority", [None, "high", "medium", "low"])
+@pytest.mark.parametrize("kind", ["granted", "denied"])
+def test_an_information_signal_touches_only_the_green_lamp_and_ends(priority, kind):
+    quiet, signalled = AnnunciationPlanner(), AnnunciationPlanner()
+    t = T0_NS
+    quiet.annunciate(priority, False, t)
+    signalled.annunciate(priority, False, t)
+    signalled.tone(kind, t)
+    while t < T0_NS + 2000 * MS:
+        a, b = quiet.annunciate(priority, False, t), signalled.annunciate(priority, False, t)
+        assert (a.red, a.yellow) == (b.red, b.yellow)  # the alarm lamps never change
+        if a.sound_hz is not None:
+            assert b.sound_hz == a.sound_hz  # an alarm pulse always wins
+        if t >= T0_NS + 1000 * MS:
+            assert a == b  # over within a second
+        t += 50 * MS
 
 
 def test_sr11_a_tone_never_masks_an_alarm_pulse(ann, mock_factory):
     rec = Recorder(mock_factory)
     t = rec.drive(ann, "medium", end_ns=T0_NS + 100 * MS)  # inside medium pulse 1 (0-200)
-    ann.tone("denied", t)  # 100-600 ms
+    ann.tone("granted", t)  # pips at 100-150 and 200-250 ms
     rec.sample(t)
     rec.drive(ann, "medium", start_ns=t + 50 * MS, end_ns=T0_NS + 1200 * MS)
-    # The alarm pulses stay whole (660 Hz); the chirp fills only the gaps until it ends.
-    assert rec.edges["buzzer"] == [(0, 660.0), (200, 330.0), (400, 660.0), (600, None),
-                                   (800, 660.0), (1000, None)]
+    # The alarm pulse stays whole (660 Hz): the first pip is lost under it, the second
+    # fills part of the gap after it.
+    assert rec.edges["buzzer"] == [(0, 660.0), (200, 1760.0), (250, None), (400, 660.0),
+                                   (600, None), (800, 660.0), (1000, None)]
 
 
 def test_active_buzzer_sounds_the_same_rhythm(mock_factory):
