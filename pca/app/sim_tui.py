@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
@@ -33,6 +34,22 @@ DENIAL_LABEL = {"lockout": "lockout", "dose_limit": "dose limit", "max_per_hour"
                 "monitor": "breathing monitor"}
 BAR_CELLS = 20
 QUIET_EVENTS = frozenset({"delivery"})  # the motor journal: every grant; too busy to show
+NOTE_NS = 10 * NS_PER_S  # a note about something that happened stays this long (virtual)
+
+
+@dataclass
+class Note:
+    """What the simulator itself says on the status line, shown only while it is true:
+    `holds` says whether it still is; a note about a past action also goes after NOTE_NS."""
+
+    text: str
+    holds: Callable[[], bool] = lambda: True
+    until_ns: int | None = None
+
+    def shown(self, now_ns: int) -> str:
+        if self.until_ns is not None and now_ns >= self.until_ns:
+            return ""
+        return self.text if self.holds() else ""
 
 KEYPAD_BINDINGS = [Binding(k, f"keypad('{k}')", show=False) for k in "0123456789"] + [
     Binding("asterisk,backspace", "keypad('*')", show=False),
@@ -78,7 +95,7 @@ class PumpSimApp(App[int]):
         self.realtime = realtime
         self.real_clock_ns = real_clock_ns
         self.speed = speed if speed in SPEEDS else SPEEDS[0]
-        self.note = ""  # the last thing the simulator itself says (not the pump)
+        self.note = Note("")  # the last thing the simulator itself says (not the pump)
         self._last_real_ns = 0
         self._shown: dict[str, Text | str] = {}  # redraw a panel only when it changed
 
@@ -130,7 +147,9 @@ class PumpSimApp(App[int]):
 
     def action_switch(self, line: str) -> None:
         active = self.world.toggle_line(line)
-        self.note = f"{LINE_LABEL[line]} line {'ACTIVE' if active else 'back to normal'}"
+        self.note = Note(f"{LINE_LABEL[line]} line {'ACTIVE' if active else 'back to normal'}",
+                         holds=lambda: self.world.lines[line] == active,
+                         until_ns=None if active else self.world.now_ns + NOTE_NS)
         self.refresh_view()
 
     def action_lower_spo2(self) -> None:
@@ -158,14 +177,19 @@ class PumpSimApp(App[int]):
 
     def action_rx_file(self) -> None:
         self.world.deliver_demo_rx_file()
-        self.note = "demo Rx file arrived (USB): review it on the keypad (PIN, then #)"
+        # True while that file waits on the keypad: gone once it is activated or rejected.
+        self.note = Note("demo Rx file arrived (USB): review it on the keypad (PIN, then #)",
+                         holds=self.world.demo_rx_file_waiting)
         self.refresh_view()
 
     def action_program_demo(self) -> None:
+        until = self.world.now_ns + NOTE_NS
         if self.world.program_demo_rx():
-            self.note = "SIM SHORTCUT: demo Rx sent as a clinician command with the demo PIN"
+            self.note = Note("SIM SHORTCUT: demo Rx sent as a clinician command with the demo "
+                             "PIN", until_ns=until)
         else:
-            self.note = "the demo PIN does not open this log: program it on the keypad"
+            self.note = Note("the demo PIN does not open this log: program it on the keypad",
+                             until_ns=until)
         self.refresh_view()
 
     # ---- drawing -------------------------------------------------------------------------
@@ -193,7 +217,7 @@ class PumpSimApp(App[int]):
             text.append(f"demo PIN {view.demo_pin} — simulation only",
                         style="bold black on yellow")
             text.append("  ")
-        text.append(self.note, style="italic")
+        text.append(self.note.shown(view.t_ns), style="italic")
         return text
 
 
@@ -214,7 +238,9 @@ def _lamps(view: View) -> Text:
         text.append("♪ quiet", style="dim")
     prio = view.sounding
     if view.silenced:
-        text.append("\nSILENCED 2 min; the lamp still flashes", style="bold yellow")
+        left = int(view.silence_left_s + 0.999)
+        text.append(f"\nSILENCED {left // 60}:{left % 60:02d} left; the lamp still flashes",
+                    style="bold yellow")
     elif prio is None:
         text.append("\nno alarm: green lamp steady")
     else:

@@ -181,6 +181,7 @@ class View:
     buzzer_hz: float | None
     sounding: Priority | None  # the alarm priority whose pattern is sounding (None: none)
     silenced: bool
+    silence_left_s: float  # while silenced: until the sound comes back
     alarms: tuple[AlarmRow, ...]
     reservoir_ml: float
     syringe_ml: float
@@ -388,6 +389,11 @@ class SimWorld:
                                    {"prescription": demo_prescription()}))
         return True
 
+    def demo_rx_file_waiting(self) -> bool:
+        """The demo pharmacy file still waits on the keypad (not activated nor rejected)."""
+        waiting = self.pump.panel.rx_pending
+        return waiting is not None and waiting.source == DEMO_RX_SOURCE
+
     def _put(self, item: Input) -> None:
         self.sink.put(item)
 
@@ -432,6 +438,8 @@ class SimWorld:
             red=self.panel.output_on("led_red"), yellow=self.panel.output_on("led_yellow"),
             green=self.panel.output_on("led_green"), buzzer_hz=self.panel.buzzer_hz(),
             sounding=None if snap.silenced else sounding, silenced=snap.silenced,
+            silence_left_s=max(0, (pump.alarms.silenced_until_ns or 0) - pump.pump_ns())
+            / NS_PER_S if snap.silenced else 0.0,
             alarms=alarms,
             reservoir_ml=max(0.0, snap.reservoir_steps / per_ml),
             syringe_ml=syringe_ml, delivered_ml=live, pca_granted=self.tally.granted,

@@ -133,7 +133,10 @@ class AlarmSet:
         return sorted(self.active.values(), key=lambda a: -RANK[a.priority])
 
     def silenced(self, now_ns: int) -> bool:
-        return self.silenced_until_ns is not None and now_ns < self.silenced_until_ns
+        """The sound is paused now: silenced less than 2 min ago and an alarm is still
+        active (a silence ends with the last alarm; nothing is left to silence)."""
+        return bool(self.active) and self.silenced_until_ns is not None and \
+            now_ns < self.silenced_until_ns
 
     def names(self) -> list[str]:
         return sorted(self.active)

@@ -186,6 +186,16 @@ class DeliveryEngine:
         if made > seg.recorded:
             self._journal(seg, made, granted=seg.limit - count)
 
+    def next_pca_wait_ns(self, rx: Prescription | None, now_ns: int) -> int | None:
+        """How long until a PCA press would be granted, where the lockout and the count
+        per hour decide it and the dose limit has room for the dose and the basal that runs
+        meanwhile (the patient's "next dose in"); None when that is not known."""
+        if rx is None:
+            return None
+        basal_steps_per_h = math.ceil(rx.basal_ml_h * self.profile.steps_per_ml)
+        at = self.ledger.pca_available_at_ns(now_ns, basal_steps_per_h=basal_steps_per_h)
+        return None if at is None else max(0, at - now_ns)
+
     def decide_pca_at(self) -> int:
         """Record what is made, then the moment of a PCA decision (SR-1): not the tick's
         start, so the log shows exactly the interval the lockout was checked on."""

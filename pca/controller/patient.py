@@ -1,4 +1,10 @@
-"""The patient's button and the panel's no-PIN keys: PCA requests (SR-1), start, stop, silence."""
+"""The patient's button and the panel's no-PIN keys: PCA requests (SR-1), start, stop, silence.
+
+Every press gets an answer: the information tone and green lamp for "dose given"
+or "not now" (the annunciator), and the same in words on the display (the panel),
+with the time until a dose is available where the lockout or the count per hour
+decides it. The answer adds no event: the `pca_request` event is the record.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,13 @@ from pca.therapy.prescription import Prescription
 DOSE_STATES = ("pca_dose", "clinician_dose", "loading_dose")
 
 
+class PressAnswer(Protocol):
+    """Where the answer to a press is shown (the front panel)."""
+
+    def answer_press(self, granted: bool, reason: str | None, wait_ns: int | None,
+                     now_ns: int) -> None: ...
+
+
 class PatientHost(Protocol):
     """What a press may use of the pump."""
 
@@ -28,6 +41,9 @@ class PatientHost(Protocol):
     conditions: Conditions
     alarms: AlarmSet
     respiratory: RespiratoryInterlock
+
+    @property
+    def panel(self) -> PressAnswer: ...
 
     def trigger(self, name: str) -> bool: ...
 
@@ -50,6 +66,7 @@ def pca_request(host: PatientHost) -> None:
     if reason is None:
         host.journal.emit("pca_request", "patient", outcome="granted", at_pump_ns=now)
         host.annunciator.tone("granted", now)
+        host.panel.answer_press(True, None, None, now)
         limits = delivery.ledger.limits
         assert host.rx is not None and limits is not None
         delivery.dose = Dose("pca", limits.pca_dose_steps, host.rx.pca_dose_ml)
@@ -58,6 +75,9 @@ def pca_request(host: PatientHost) -> None:
         host.journal.emit("pca_request", "patient", outcome="denied", reason=reason,
                           at_pump_ns=max(now, delivery.decision_ns))
         host.annunciator.tone("denied", now)
+        wait_ns = delivery.next_pca_wait_ns(host.rx, now) \
+            if reason in ("lockout", "max_per_hour") else None
+        host.panel.answer_press(False, reason, wait_ns, now)
 
 
 def start(host: PatientHost) -> None:

@@ -145,6 +145,30 @@ class DoseLedger:
             return "dose_limit"
         return None
 
+    def pca_available_at_ns(self, now_ns: int, *, basal_steps_per_h: int = 0) -> int | None:
+        """When a PCA press will next be granted if the lockout (SR-1) and the count per
+        hour (SR-3) are what stand in the way; None when that is not known from them alone:
+        the dose limit (SR-2) would still refuse then, counting `basal_steps_per_h` of basal
+        running meanwhile, or there is no prescription. For the patient's "next dose in"."""
+        if self.limits is None:
+            return None
+        at = now_ns
+        lockout_end = self.lockout_ends_ns()
+        if lockout_end is not None:
+            at = max(at, lockout_end)
+        cap = self.limits.max_pca_per_h
+        if cap is not None:
+            starts = sorted(t for t, src in self._starts if src == "pca" and at - HOUR_NS < t)
+            if len(starts) >= cap:
+                # The oldest ones must leave the hour until fewer than `cap` remain.
+                at = max(at, starts[len(starts) - cap] + HOUR_NS)
+        allowance = self.allowance_steps(at)
+        if allowance is not None:
+            basal = -(-basal_steps_per_h * (at - now_ns) // HOUR_NS)
+            if self.limits.pca_dose_steps + basal > allowance:
+                return None
+        return at
+
     def next_expiry_ns(self, now_ns: int) -> int | None:
         """The next time after now at which a counted record leaves the window."""
         if self.limits is None:

@@ -275,11 +275,11 @@ def test_silence_and_clear_alarms_from_the_menu(running: PanelRig) -> None:
     assert rig.last("alarm_silenced")["alarm"] == "occlusion"
     rig.wait(5)
     rig.keys("6")
-    rig.keys("2")  # the occlusion is still there
+    rig.keys("2#")  # clear, confirmed: the occlusion is still there
     assert "REFUSED" in rig.screen and "occlusion" in rig.screen
     rig.put(Sensor("occlusion", False))
     rig.keys("*6")
-    rig.keys("2")
+    rig.keys("2#")
     assert rig.screen.startswith("Alarms cleared")
     assert rig.last("alarm_cleared")["alarm"] == "occlusion"
     assert rig.pump.state == "stopped"
@@ -342,7 +342,7 @@ def test_change_pin_needs_the_current_pin_and_the_new_one_twice(rig: PanelRig) -
     rig.keys("5738#5738#")
     assert "wrong" in rig.screen.lower()
     rig.wait(5)
-    rig.keys("*")
+    rig.keys("**")  # back to the menu, then lock (a PIN typed into the menu does nothing)
     rig.unlock()
     rig.keys("9" + PIN + "#" + "5738#" + "5739#")
     assert rig.screen.startswith("PINs differ")
@@ -350,7 +350,7 @@ def test_change_pin_needs_the_current_pin_and_the_new_one_twice(rig: PanelRig) -
     rig.keys("9" + PIN + "#" + "1111#1111#")
     assert "too easy" in rig.screen
     rig.wait(5)
-    rig.keys("*")
+    rig.keys("**")  # back to the menu, then lock
     rig.unlock()
     rig.keys("9" + PIN + "#" + "5738#5738#")
     assert rig.screen.startswith("Clinician PIN")

@@ -149,6 +149,8 @@ def test_later_keeps_the_rx_waiting_and_zero_rejects_it(rig: PanelRig) -> None:
     rig.keys("0")
     assert rig.screen.startswith("NEW RX")
     rig.keys("0")
+    assert rig.screen.startswith("REJECT THIS RX?")
+    rig.keys("#")  # the rejection, confirmed
     assert rig.pump.panel.rx_pending is None
     assert rig.last("prescription_dismissed")
     assert rig.pump.rx is None

@@ -8,7 +8,7 @@ from pca.controller.alarms import PRIORITY
 from pca.controller.inputs import ClinicianCommand, PanelCommand
 from pca.controller.panel import text as T
 from pca.controller.panel.nav import Flow
-from pca.controller.panel.widgets import Action, Screen, fit, wrap
+from pca.controller.panel.widgets import Action, Confirm, Screen, fit, wrap
 
 
 class AlarmsFlow(Flow):
@@ -27,19 +27,32 @@ class AlarmsFlow(Flow):
         nav.say(*T.SILENCED, then=then)
 
     def clear_alarms(self) -> None:
+        """Clearing needs its confirmation: the pump clears those whose cause has gone."""
         nav = self.nav
-        if not self.host.panel_view().alarms:
+        alarms = self.host.panel_view().alarms
+        if not alarms:
             nav.say(T.NO_ALARM_TO_CLEAR)
             return
-        nav.report(nav.submit(ClinicianCommand("clear_alarm")), T.CLEARED)
+        names = ", ".join(name.upper().replace("_", " ") for name in alarms)
+
+        def clear() -> None:
+            nav.report(nav.submit(ClinicianCommand("clear_alarm")), T.CLEARED)
+
+        nav.show(Confirm([T.CLEAR_CONFIRM, names, T.CLEAR_WHICH], yes=clear,
+                         back=nav.main_menu, yes_label=T.CLEAR_KEY))
 
 
 class AlarmsScreen(Screen):
     """Active alarms, one per page with what to do; 1 silences, 2 clears (with PIN session)."""
 
+    guarded = True
+
     def __init__(self, flow: AlarmsFlow) -> None:
         self.flow = flow
         self.page = 0
+
+    def takes(self, key: str) -> bool:
+        return key in ("1", "2")
 
     def render(self, now_ns: int) -> list[str]:
         alarms = self.flow.host.panel_view().alarms

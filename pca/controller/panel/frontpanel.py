@@ -12,6 +12,15 @@ in an object whose repr hides it, handed to the pump once and dropped; it is
 never shown, stored or logged. Every screen times out: locked screens after
 30 s without a key, unlocked ones with the session (30 s idle, 4 min inside an
 edit), messages after a few seconds. No entry is ever pre-filled.
+
+No stray sequence changes therapy: every change of therapy waits on a Confirm
+screen that names it and its values, and only `#` confirms it. In an open
+session a key that answers nothing on a guarded screen is a stray key: a digit
+on a confirmation, on a page or a menu without that item; a `#` on a
+confirmation or a menu after a digit that a message swallowed. The panel then
+says ALREADY UNLOCKED, swallows the rest of the digits and does nothing. So the
+PIN typed again into the menu (`1234#`: 1 is Start) opens the Start
+confirmation and then only says so.
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ from pca.controller.panel.widgets import (
     ROWS,
     WIDTH,
     Action,
+    Ignored,
     Menu,
     MenuItem,
     Message,
@@ -72,6 +82,7 @@ class FrontPanel:
         self._last_key_ns = 0
         self._now = 0
         self._heard: Heard | None = None
+        self._slipped = False  # a digit was swallowed since the last `#` or `*` (SR-6)
         self.render_error: str | None = None  # the last drawing fault, for the daemon to report
         self.menus = dict(menus)
         self.unlock_flow = UnlockFlow(self)
@@ -103,7 +114,12 @@ class FrontPanel:
         self._now = now_ns
         self._expire(now_ns)
         self._last_key_ns = now_ns
-        self.screen.key(key)
+        if self._stray(key):
+            self._ignore(key)
+        else:
+            self.screen.key(key)
+        if not key.isdigit():
+            self._slipped = False
         if self.unlocked and self.host.session_open():
             # The new screen decides the idle limit: 4 min from entering an edit.
             self.host.touch_session(editing=self.screen.editing)
@@ -120,6 +136,13 @@ class FrontPanel:
             self.render_error = f"{type(err).__name__}: {err}"
             lines = list(T.DISPLAY_FAULT)
         self.display.show(lines, now_ns)
+
+    def answer_press(self, granted: bool, reason: str | None, wait_ns: int | None,
+                     now_ns: int) -> None:
+        """The pump answered a press of the bolus button (and sounded the tone): say it on
+        the home screen in the patient's words. `wait_ns`: until a dose is available."""
+        self._now = now_ns
+        self.unlock_flow.answer_press(granted, reason, wait_ns, now_ns)
 
     def pending(self, item: PendingPrescription | PendingLibrary, now_ns: int) -> None:
         """A pharmacy file arrived (the pump has logged it); the newest one waits here."""
@@ -154,6 +177,30 @@ class FrontPanel:
         """When the current screen gives up by itself (for a loop that sleeps until then)."""
         limit = self._own_timeout()
         return None if limit is None else self._last_key_ns + limit
+
+    # ---- stray keys (SR-6) ----------------------------------------------------------------
+    def _stray(self, key: str) -> bool:
+        """A key that answers nothing on the guarded screen it hits, in an open session."""
+        if not self.unlocked:
+            return False
+        screen = self.screen
+        if key.isdigit():
+            if screen.takes(key):
+                return False
+            if screen.guarded:
+                return True
+            self._slipped = True  # swallowed (a message any key dismisses): not an answer
+            return False
+        return key == "#" and self._slipped and screen.strict
+
+    def _ignore(self, key: str) -> None:
+        if key == "#":
+            self._ignored()
+        else:
+            self.show(Ignored(done=self._ignored, back=self.main_menu))
+
+    def _ignored(self) -> None:
+        self.say(*T.STRAY_DONE)
 
     # ---- timeouts ------------------------------------------------------------------------
     def _own_timeout(self) -> int | None:
@@ -190,6 +237,7 @@ class FrontPanel:
     def home(self) -> None:
         """Back to the locked home screen; whatever was half-typed is dropped."""
         self.unlocked = False
+        self._slipped = False
         self.show(self._home_screen())
 
     def say(self, *lines: str, then: Action | None = None) -> None:
@@ -239,6 +287,10 @@ class FrontPanel:
 
     def _menu(self, role: Role) -> None:
         spec = self.menus[role]
+        self.show(Menu(spec.title, lambda: self._items(spec), back=self.lock))
+
+    def _items(self, spec: MenuSpec) -> list[MenuItem]:
+        """The items as they are now (labels follow the pump's state)."""
         items = []
         for entry in spec.items:
             if entry.role != self.host.session_role:
@@ -246,7 +298,7 @@ class FrontPanel:
             alt = bool(entry.alt_when) and self.conditions[entry.alt_when]()
             label = T.LABEL[entry.alt_label if alt else entry.label]
             items.append(MenuItem(entry.digit, label, self.actions[entry.action]))
-        self.show(Menu(spec.title, items, back=self.lock))
+        return items
 
     def lock(self) -> None:
         self.host.lock_session("clinician")

@@ -10,7 +10,17 @@ from pca.controller.panel import text as T
 from pca.controller.panel.host import RxReview
 from pca.controller.panel.nav import Flow
 from pca.controller.panel.rxview import rx_pages
-from pca.controller.panel.widgets import WIDTH, Action, Pages, PinEntry, paginate, wrap
+from pca.controller.panel.widgets import (
+    WIDTH,
+    Action,
+    Confirm,
+    Pages,
+    PinEntry,
+    fit,
+    num,
+    paginate,
+    wrap,
+)
 
 
 class ProgramFlow(Flow):
@@ -58,9 +68,19 @@ class ProgramFlow(Flow):
             else:
                 self._activate(review, item, confirm_soft=False)
 
-        pages.append(list(T.RX_ACTIVATE))
+        drug = T.DRUG_AND_CONCENTRATION.format(drug=rx.request.drug,
+                                           conc=num(rx.request.concentration_per_ml),
+                                           unit=rx.drug_unit)
+        pages.append([T.RX_ACTIVATE, fit(drug), T.RX_ACTIVATE_PIN])
+
+        def confirm_reject() -> None:
+            title, name, note = T.RX_REJECT
+            nav.show(Confirm([title, name.format(name=file_name), note], yes=reject,
+                             back=self.review_rx, yes_label=T.REJECT_KEY))
+
         nav.show(Pages(pages, back=nav.main_menu, enter=after_review, enter_label=T.YES_KEY,
-                       back_label=T.LATER_KEY, digits={"0": reject}, digit_hint=T.REJECT_HINT))
+                       back_label=T.LATER_KEY, digits={"0": confirm_reject},
+                       digit_hint=T.REJECT_HINT))
 
     def _override(self, review: RxReview, item: PendingPrescription, reject: Action) -> None:
         lines = [T.RX_SOFT_HEAD.format(n=len(review.soft))]

@@ -8,7 +8,7 @@ from fractions import Fraction
 from pca.controller.inputs import ClinicianCommand
 from pca.controller.panel import text as T
 from pca.controller.panel.nav import DELIVERING, Flow
-from pca.controller.panel.widgets import NumberEntry, Pages, fit, num
+from pca.controller.panel.widgets import Confirm, NumberEntry, num
 
 SYRINGE_MAX_ML = 100
 
@@ -34,9 +34,9 @@ class SyringeFlow(Flow):
                                                      {"syringe_ml": volume}))
                 nav.report(events, T.SYRINGE_LOADED.format(ml=num(volume, 1)))
 
-            nav.show(Pages([[T.SYRINGE_CONFIRM, fit(T.SYRINGE_VOLUME.format(ml=num(volume, 1))),
-                             T.SYRINGE_RESETS]], back=nav.main_menu, enter=load,
-                           enter_label=T.LOAD_KEY))
+            nav.show(Confirm([T.SYRINGE_CONFIRM, T.SYRINGE_VOLUME.format(ml=num(volume, 1)),
+                              T.SYRINGE_RESETS], yes=load, back=nav.main_menu,
+                             yes_label=T.LOAD_KEY))
 
         entry = NumberEntry(T.SYRINGE_TITLE, T.UNIT_ML, places=1, back=nav.main_menu,
                             hint=T.SYRINGE_MAX.format(max_ml=SYRINGE_MAX_ML), max_digits=4,
@@ -54,5 +54,5 @@ class SyringeFlow(Flow):
             nav.rx_pending = None  # a file prepared before this point is not for them
             nav.report(nav.submit(ClinicianCommand("new_patient")), T.PATIENT_DONE)
 
-        nav.show(Pages([list(T.PATIENT_CONFIRM)], back=nav.main_menu, enter=confirmed,
-                       enter_label=T.YES_KEY))
+        nav.show(Confirm(T.PATIENT_CONFIRM, yes=confirmed, back=nav.main_menu,
+                         yes_label=T.YES_KEY))

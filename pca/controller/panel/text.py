@@ -92,6 +92,7 @@ MENU_TAIL_PAGED = "#more *lock"
 MENU_TAIL = "*=lock"
 PIN_MASK = "PIN: {stars}"
 PIN_FOOT = "#=enter *=clear"
+PIN_FOOT_EMPTY = "#=enter *=back"
 PIN_LENGTH = "PIN is {low}-{high} digits"
 NUMBER_EMPTY = "_"
 NUMBER_SHOWN = "{value} {unit}"
@@ -104,12 +105,27 @@ REFUSED_PIN_WAIT = "PIN locked: wait {s} s"
 
 # ---- unlock ----------------------------------------------------------------------------------
 UNLOCK_TITLE = "ENTER PIN"
-UNLOCK_ADMIN_TITLE = "ADMIN PIN"
+UNLOCK_ADMIN_TITLE = "ADMIN PIN (service)"
+UNLOCK_ADMIN_NOTE = "PIN reset, drug lib"  # what the admin may do: never therapy
 PIN_NOTE_STORE = "PIN store: see log"
 PIN_NOTE_NONE = "No PIN set yet"
 PIN_NOTE_WAIT = "Wait {s} s"
 WRONG_PIN = "Wrong PIN"
 WRONG_PIN_WAIT = "Wrong PIN: wait {s}s"
+
+# Keys that answer nothing in an open session (a PIN typed again, a slip): nothing is done.
+STRAY_TYPING = ("ALREADY UNLOCKED", "Keys not used:", "nothing changed", "#/* = menu")
+STRAY_DONE = ("ALREADY UNLOCKED", "No PIN needed now.", "Keys not used:", "nothing changed")
+
+# ---- the patient's bolus button: the answer to every press --------------------------------
+# Shown on the home screen for a few seconds, with the information tone and the green lamp.
+# Plain words only: the reason codes (lockout, max_per_hour, ...) are for the clinician.
+PRESS_GRANTED = ("DOSE STARTING NOW", "")
+PRESS_NOT_NOW = "NOT NOW"
+PRESS_WAIT_MIN = "Next dose in {min} min"
+PRESS_WAIT_SOON = "Next dose in <1 min"
+PRESS_RUNNING = "Dose still running"
+PRESS_ASK = "Ask your nurse"
 
 # ---- menus (labels are 8 characters at most: two items to a line) ----------------------------
 MENU_TITLE = "MENU"
@@ -138,7 +154,8 @@ START_BASAL = "Basal {ml_h} mL/h"
 START_KEY = "start"
 START_NO_RX = ("No prescription:", "load one (menu 0)")
 START_ALARM = ("Alarm: clear it", "first (menu 6)")
-STOP_LINES = ("STOP DELIVERY?", "Basal and PCA stop", "")
+STOP_LINES = ("STOP DELIVERY?", "Basal and PCA stop")
+STOP_RATE = "Now {ml_h} mL/h"
 STOP_KEY = "stop"
 STARTED = "Delivery started"
 STOPPED = "Delivery stopped"
@@ -151,6 +168,7 @@ BOLUS_ABOVE_MAX = "above max {cap} {unit}"
 BOLUS_CONFIRM = "GIVE BOLUS?"
 AMOUNT_BOTH = "{amount} {unit} = {ml} mL"
 DRUG_CONCENTRATION = "{drug} {conc}{unit}/mL"
+DRUG_AND_CONCENTRATION = "{drug} {conc} {unit}/mL"
 GIVE_KEY = "give"
 BOLUS_STARTED = "Bolus started"
 
@@ -190,7 +208,10 @@ RX_REJECTED = ("Prescription", "rejected: nothing", "changed")
 RX_REFUSED = "RX REFUSED"
 DISMISS_KEY = "dismiss"
 RX_FILE = "File {name}"
-RX_ACTIVATE = ("ACTIVATE THIS RX?", "(then your PIN)", "")
+RX_ACTIVATE = "ACTIVATE THIS RX?"
+RX_ACTIVATE_PIN = "(then your PIN)"
+RX_REJECT = ("REJECT THIS RX?", "File {name}", "It is dropped.")
+REJECT_KEY = "reject"
 YES_KEY = "yes"
 LATER_KEY = "later"
 REJECT_HINT = "0=rej"
@@ -228,6 +249,9 @@ ALARMS_FOOT = "1=silnc 2=clr #=next"
 NO_ALARM_TO_SILENCE = "No alarm to silence"
 SILENCED = ("Alarm silenced", "for 2 minutes", "(not cleared)")
 NO_ALARM_TO_CLEAR = "No alarm to clear"
+CLEAR_CONFIRM = "CLEAR ALARMS?"
+CLEAR_WHICH = "if the cause is gone"
+CLEAR_KEY = "clear"
 CLEARED = "Alarms cleared"
 
 # ---- syringe and patient ---------------------------------------------------------------------

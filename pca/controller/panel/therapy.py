@@ -9,7 +9,7 @@ from pca.controller.inputs import ClinicianCommand, PanelCommand
 from pca.controller.panel import text as T
 from pca.controller.panel.nav import Flow
 from pca.controller.panel.rxview import amount_pair
-from pca.controller.panel.widgets import NumberEntry, Pages, fit, num
+from pca.controller.panel.widgets import Confirm, NumberEntry, fit, num
 from pca.therapy.prescription import Prescription
 from pca.therapy.units import show
 
@@ -26,15 +26,19 @@ class TherapyFlow(Flow):
             rx = view.rx
             assert rx is not None
             basal = T.START_BASAL.format(ml_h=num(rx.basal_ml_h, 2))
-            nav.show(Pages([[T.START_TITLE, fit(rx.request.drug), fit(basal)]],
-                           back=nav.main_menu, enter=self._start, enter_label=T.START_KEY))
+            drug = T.DRUG_AND_CONCENTRATION.format(drug=rx.request.drug,
+                                               conc=num(rx.request.concentration_per_ml),
+                                               unit=rx.drug_unit)
+            nav.show(Confirm([T.START_TITLE, drug, basal], yes=self._start,
+                             back=nav.main_menu, yes_label=T.START_KEY))
         elif view.state == "unprogrammed":
             nav.say(*T.START_NO_RX)
         elif view.state == "alarm":
             nav.say(*T.START_ALARM)
         else:
-            nav.show(Pages([list(T.STOP_LINES)], back=nav.main_menu, enter=self._stop,
-                           enter_label=T.STOP_KEY))
+            rate = T.STOP_RATE.format(ml_h=num(view.rate_ml_h, 2))
+            nav.show(Confirm([*T.STOP_LINES, rate], yes=self._stop, back=nav.main_menu,
+                             yes_label=T.STOP_KEY))
 
     def _start(self) -> None:
         self.nav.report(self.nav.submit(PanelCommand("start")), T.STARTED)
@@ -81,7 +85,7 @@ class TherapyFlow(Flow):
             events = nav.submit(ClinicianCommand("clinician_bolus", None, {"amount": amount}))
             nav.report(events, T.BOLUS_STARTED)
 
-        nav.show(Pages([lines], back=nav.main_menu, enter=give, enter_label=T.GIVE_KEY))
+        nav.show(Confirm(lines, yes=give, back=nav.main_menu, yes_label=T.GIVE_KEY))
 
     def loading_dose(self) -> None:
         nav = self.nav
@@ -101,4 +105,4 @@ class TherapyFlow(Flow):
         def give() -> None:
             nav.report(nav.submit(ClinicianCommand("loading_dose")), T.LOADING_STARTED)
 
-        nav.show(Pages([lines], back=nav.main_menu, enter=give, enter_label=T.GIVE_KEY))
+        nav.show(Confirm(lines, yes=give, back=nav.main_menu, yes_label=T.GIVE_KEY))

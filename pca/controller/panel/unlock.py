@@ -1,13 +1,36 @@
-"""The locked side: the home screen anyone walking up sees, and unlocking with a PIN (SR-6)."""
+"""The locked side: the home screen anyone walking up sees, and unlocking with a PIN (SR-6).
+
+The home screen also answers the patient's bolus button: for a few seconds after a
+press it says "dose starting" or "not now" (with the time until a dose is
+available where the pump knows it), in plain words, never the clinician's
+reason codes; the pump sounds the information tone and blinks the green lamp.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from pca.controller.auth import Role, SecretPin
 from pca.controller.panel import text as T
 from pca.controller.panel.nav import Flow
-from pca.controller.panel.widgets import WIDTH, PinEntry, Screen, fit, num
+from pca.controller.panel.widgets import MESSAGE_NS, WIDTH, PinEntry, Screen, fit, num
+from pca.controller.ports import NS_PER_S
+
+PRESS_ANSWER_NS = MESSAGE_NS + NS_PER_S  # how long the answer to a press stays on the screen
+
+
+def press_lines(granted: bool, reason: str | None, wait_ns: int | None) -> tuple[str, str]:
+    """The patient's answer to a press, in two lines of plain words."""
+    if granted:
+        return T.PRESS_GRANTED
+    if reason == "in_progress":
+        return T.PRESS_NOT_NOW, T.PRESS_RUNNING
+    if wait_ns is not None:
+        minutes = math.ceil(wait_ns / (60 * NS_PER_S))
+        return T.PRESS_NOT_NOW, (T.PRESS_WAIT_MIN.format(min=minutes) if wait_ns >= 60 * NS_PER_S
+                                 else T.PRESS_WAIT_SOON)
+    return T.PRESS_NOT_NOW, T.PRESS_ASK
 
 
 class Home(Screen):
@@ -30,8 +53,14 @@ class Home(Screen):
 
 
 class UnlockFlow(Flow):
+    _answer: tuple[tuple[str, str], int] | None = None  # the last press: lines, shown until
+
     def actions(self) -> dict[str, Callable[[], None]]:
         return {}
+
+    def answer_press(self, granted: bool, reason: str | None, wait_ns: int | None,
+                     now_ns: int) -> None:
+        self._answer = (press_lines(granted, reason, wait_ns), now_ns + PRESS_ANSWER_NS)
 
     def home_lines(self) -> list[str]:
         nav = self.nav
@@ -61,9 +90,13 @@ class UnlockFlow(Flow):
             fourth = T.HOME_LIBRARY_WAITING
         else:
             fourth = T.HOME_LOCKED
+        if self._answer is not None and nav.now_ns < self._answer[1]:
+            (third, answer), _ = self._answer
+            if answer and not view.alarms:  # an alarm keeps its line
+                fourth = answer
         return [fit(first), fit(second), fit(third), fit(fourth)]
 
-    def _pin_note(self) -> str:
+    def _pin_note(self, role: Role = "clinician") -> str:
         status = self.host.pin_status()
         if status.problem is not None:
             return T.PIN_NOTE_STORE
@@ -71,14 +104,14 @@ class UnlockFlow(Flow):
             return T.PIN_NOTE_NONE
         if status.wait_s > 0:
             return T.PIN_NOTE_WAIT.format(s=num(status.wait_s, 0))
-        return ""
+        return T.UNLOCK_ADMIN_NOTE if role == "admin" else ""
 
     def unlock_screen(self, first: str, role: Role = "clinician") -> None:
         """Digits on the home screen start the clinician PIN; `#` first, the admin PIN."""
         nav = self.nav
         entry = PinEntry(T.UNLOCK_TITLE if role == "clinician" else T.UNLOCK_ADMIN_TITLE,
-                         lambda pin: self._unlock(pin, role), nav.home, note=self._pin_note,
-                         editing=False)
+                         lambda pin: self._unlock(pin, role), nav.home,
+                         note=lambda: self._pin_note(role), editing=False)
         if first:
             entry.key(first)
         nav.show(entry)

@@ -53,6 +53,14 @@ class Screen:
 
     editing = False  # inside an edit: the session stays open 4 min (SR-6)
     timeout_ns: int | None = None  # own timeout; None: the session's (or 30 s when locked)
+    # A guarded screen answers only the digits it shows: any other is a stray key; on a
+    # strict one, so is a `#` after a digit some screen swallowed (frontpanel.py, SR-6).
+    guarded = False
+    strict = False
+
+    def takes(self, key: str) -> bool:
+        """Whether this digit means something here (typed data or a choice)."""
+        return True
 
     def render(self, now_ns: int) -> list[str]:
         raise NotImplementedError
@@ -76,6 +84,9 @@ class Message(Screen):
     def render(self, now_ns: int) -> list[str]:
         return self.lines
 
+    def takes(self, key: str) -> bool:
+        return False  # any key moves on: a digit here is swallowed, not an answer
+
     def key(self, key: str) -> None:
         self.then()
 
@@ -85,6 +96,8 @@ class Message(Screen):
 
 class Pages(Screen):
     """Read-only pages of three lines; `#` next (and on the last page: enter), `*` back."""
+
+    guarded = True
 
     def __init__(self, pages: Sequence[Sequence[str]], *, back: Action,
                  enter: Action | None = None, enter_label: str = T.KEY_OK,
@@ -98,6 +111,9 @@ class Pages(Screen):
         self.digits = dict(digits or {})
         self.digit_hint = digit_hint
         self.page = 0
+
+    def takes(self, key: str) -> bool:
+        return key in self.digits
 
     def render(self, now_ns: int) -> list[str]:
         lines = [fit(line) for line in self.pages[self.page]][:ROWS - 1]
@@ -127,6 +143,54 @@ class Pages(Screen):
             self.digits[key]()
 
 
+class Confirm(Screen):
+    """A change of therapy, named with its values on three lines: `#` does it, `*` goes back.
+    No digit answers it (a digit here is a slip or a PIN typed again: a stray key)."""
+
+    guarded = True
+    strict = True
+
+    def __init__(self, lines: Sequence[str], *, yes: Action, back: Action,
+                 yes_label: str) -> None:
+        self.lines = [fit(line) for line in lines][:ROWS - 1]
+        self.lines += [""] * (ROWS - 1 - len(self.lines))
+        self.yes = yes
+        self.back = back
+        self.yes_label = yes_label
+
+    def render(self, now_ns: int) -> list[str]:
+        return [*self.lines, fit(T.PAGES_ENTER.format(enter=self.yes_label, back=T.KEY_BACK))]
+
+    def takes(self, key: str) -> bool:
+        return False
+
+    def key(self, key: str) -> None:
+        if key == "#":
+            self.yes()
+        elif key == "*":
+            self.back()
+
+
+class Ignored(Screen):
+    """Stray keys in an open session: says so, swallows the digits that follow (the rest of
+    a PIN typed again), and `#` or `*` ends it; nothing is done."""
+
+    timeout_ns = MESSAGE_NS
+
+    def __init__(self, done: Action, back: Action) -> None:
+        self.done = done
+        self.back = back
+
+    def render(self, now_ns: int) -> list[str]:
+        return list(T.STRAY_TYPING)
+
+    def key(self, key: str) -> None:
+        if key == "#":
+            self.done()
+        elif key == "*":
+            self.back()
+
+
 @dataclass(frozen=True)
 class MenuItem:
     digit: str
@@ -135,30 +199,38 @@ class MenuItem:
 
 
 class Menu(Screen):
-    """Numbered items, two per line; a digit chooses, `#` pages, `*` leaves."""
+    """Numbered items, two per line; a digit chooses, `#` pages, `*` leaves. The items are
+    asked for at every drawing and key, so a label (Start/Stop) is never stale."""
 
     PER_PAGE = 6
+    guarded = True
+    strict = True
 
-    def __init__(self, title: str, items: Sequence[MenuItem], back: Action) -> None:
+    def __init__(self, title: str, items: Callable[[], Sequence[MenuItem]],
+                 back: Action) -> None:
         self.title = title
-        self.items = list(items)
+        self.items = items
         self.back = back
         self.page = 0
 
     def pages(self) -> int:
-        return max(1, -(-len(self.items) // self.PER_PAGE))
+        return max(1, -(-len(self.items()) // self.PER_PAGE))
 
     def render(self, now_ns: int) -> list[str]:
         many = self.pages() > 1
+        self.page %= self.pages()
         head = T.MENU_PAGE.format(title=self.title, page=self.page + 1, pages=self.pages()) \
             if many else self.title
         tail = T.MENU_TAIL_PAGED if many else T.MENU_TAIL
         lines = [fit(f"{head:<{WIDTH - len(tail)}}{tail}")]
-        shown = self.items[self.page * self.PER_PAGE:(self.page + 1) * self.PER_PAGE]
+        shown = self.items()[self.page * self.PER_PAGE:(self.page + 1) * self.PER_PAGE]
         for i in range(0, len(shown), 2):
             cells = [f"{it.digit} {it.label}"[:10] for it in shown[i:i + 2]]
             lines.append(fit("".join(f"{c:<10}" for c in cells).rstrip()))
         return lines
+
+    def takes(self, key: str) -> bool:
+        return any(item.digit == key for item in self.items())
 
     def key(self, key: str) -> None:
         if key == "*":
@@ -166,7 +238,7 @@ class Menu(Screen):
         elif key == "#":
             self.page = (self.page + 1) % self.pages()
         else:
-            for item in self.items:
+            for item in self.items():
                 if item.digit == key:
                     item.action()
                     return
@@ -216,7 +288,10 @@ class PinEntry(Screen):
     def render(self, now_ns: int) -> list[str]:
         note = self.message or (self.note() if self.note else "")
         return [fit(self.title), fit(T.PIN_MASK.format(stars="*" * len(self.digits))),
-                fit(note), T.PIN_FOOT]
+                fit(note), T.PIN_FOOT if len(self.digits) else T.PIN_FOOT_EMPTY]
+
+    def takes(self, key: str) -> bool:
+        return len(self.digits) < PIN_MAX_DIGITS
 
     def key(self, key: str) -> None:
         if key == "*":
@@ -259,6 +334,9 @@ class NumberEntry(Screen):
     @property
     def value(self) -> Fraction:
         return Fraction(int(self.typed or "0"), 10 ** self.places)
+
+    def takes(self, key: str) -> bool:
+        return len(self.typed) < self.max_digits
 
     def render(self, now_ns: int) -> list[str]:
         shown = f"{float(self.value):.{self.places}f}" if self.typed else T.NUMBER_EMPTY
