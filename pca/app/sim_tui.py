@@ -153,23 +153,28 @@ class PumpSimApp(App[int]):
         self.refresh_view()
 
     def action_lower_spo2(self) -> None:
-        self.note = f"patient's SpO2 falls to {self.world.lower_spo2()} %"
+        self.note = self._past(f"patient's SpO2 falls to {self.world.lower_spo2()} %")
         self.refresh_view()
 
     def action_no_breath(self) -> None:
         self.world.stop_breathing()
-        self.note = "patient stops breathing (RR 0, no exhaled CO2)"
+        self.note = self._past("patient stops breathing (RR 0, no exhaled CO2)")
         self.refresh_view()
 
     def action_breathe(self) -> None:
         self.world.breathe_normally()
-        self.note = "patient breathes normally again"
+        self.note = self._past("patient breathes normally again")
         self.refresh_view()
 
     def action_monitor_cable(self) -> None:
         plugged = self.world.toggle_monitor()
-        self.note = "monitor plugged in again" if plugged else "monitor cable UNPLUGGED"
+        self.note = self._past("monitor plugged in again") if plugged else Note(
+            "monitor cable UNPLUGGED", holds=lambda: not self.world.monitor.plugged)
         self.refresh_view()
+
+    def _past(self, text: str) -> Note:
+        """A note about something that just happened: shown for NOTE_NS of virtual time."""
+        return Note(text, until_ns=self.world.now_ns + NOTE_NS)
 
     def action_speed(self) -> None:
         self.speed = SPEEDS[(SPEEDS.index(self.speed) + 1) % len(SPEEDS)]
