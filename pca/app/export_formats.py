@@ -19,8 +19,16 @@ def log_id(db: str | Path) -> str:
     return episode_id_of(next(export_rows(db), None))
 
 
+def log_steps_per_ml(db: str | Path) -> float | None:
+    """The pump's calibration from the log's start: pass it as `steps_per_ml` with a slice."""
+    from pca.review.episode import steps_per_ml_of
+    from pca.store.eventlog import export_rows
+
+    return steps_per_ml_of(export_rows(db))
+
+
 def export(fmt: str, rows: Iterable[dict[str, Any]], out: IO[str], *,
-           episode_id: str | None = None) -> int:
+           episode_id: str | None = None, steps_per_ml: float | None = None) -> int:
     """Write `rows` (as `export_rows` yields them) to `out` in `fmt`.
 
     fhir: one FHIR R4 transaction Bundle (JSON), validated; returns its number of entries.
@@ -32,9 +40,9 @@ def export(fmt: str, rows: Iterable[dict[str, Any]], out: IO[str], *,
     if fmt == "fhir":
         from pca.review.fhir import write_bundle
 
-        return write_bundle(rows, out, episode_id=episode_id)
+        return write_bundle(rows, out, episode_id=episode_id, steps_per_ml=steps_per_ml)
     if fmt == "hl7":
         from pca.review.hl7 import write_messages
 
-        return write_messages(rows, out, episode_id=episode_id)
+        return write_messages(rows, out, episode_id=episode_id, steps_per_ml=steps_per_ml)
     raise ValueError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")

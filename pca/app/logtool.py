@@ -98,7 +98,8 @@ def main(args: Any) -> int:
                 from pca.app import export_formats
 
                 export_formats.export(args.format, _selected(db, since, until), out,
-                                      episode_id=export_formats.log_id(db))
+                                      episode_id=export_formats.log_id(db),
+                                      steps_per_ml=export_formats.log_steps_per_ml(db))
             else:
                 _write(_selected(db, since, until), args.format, out)
         return 0

@@ -90,9 +90,14 @@ def run(argv: list[str]) -> int:
     except ReportError as err:
         print(f"pca report: {err}", file=sys.stderr)
         return 2
-    state = "verified" if report.verdict.ok else \
-        f"LOG INTEGRITY CHECK FAILED at seq {report.verdict.first_bad_seq}"
-    print(f"pca report: wrote {', '.join(map(str, targets))} ({state})")
+    if not report.verdict.ok:
+        # The report is written (a reviewer needs to see what the damaged log says), but the
+        # exit status says the log cannot be trusted, as `pca log verify` does.
+        print(f"pca report: wrote {', '.join(map(str, targets))}, but LOG INTEGRITY CHECK FAILED"
+              f" at seq {report.verdict.first_bad_seq}: {report.verdict.problem}",
+              file=sys.stderr)
+        return 1
+    print(f"pca report: wrote {', '.join(map(str, targets))} (verified)")
     return 0
 
 

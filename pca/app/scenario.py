@@ -430,6 +430,10 @@ class Replay:
     def finish(self, end_ns: int) -> None:
         self.advance(end_ns)
         self.run._tick()
+        if self.run.pump is not None:
+            # The observation ends here: journal the steps made since the last record, so
+            # the log (and every report or export of it) holds what the summary counts.
+            self.run.pump.journal_progress()
         self._sample_before(end_ns + 1)
 
     def _sample_before(self, t_ns: int) -> None:

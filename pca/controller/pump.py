@@ -299,6 +299,13 @@ class Pump:
         self.conditions.condition("self_test_failed", True)
         self.journal.flush()
 
+    def journal_progress(self) -> None:
+        """Journal now what the motor made since the last record (the end of an observation,
+        such as a scenario's end): the log then holds every step given so far."""
+        self._now = self.pump_ns()
+        self._record_progress(self._now)
+        self._flush()
+
     def shutdown(self) -> None:
         """Orderly stop (SIGTERM): halt the motor, log it, make the log durable."""
         now = self.time.now_ns = self.pump_ns()

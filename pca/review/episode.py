@@ -2,7 +2,9 @@
 
 Every export and the report read the log through this one model, so the FHIR bundle, the
 HL7 messages and the report agree on what was given. Volumes come from the motor journal
-(`delivery` events: mL made since the previous record), never from what was planned.
+(`delivery` events: steps made since the previous record), never from what was planned; they
+are counted in motor steps and turned into mL once (steps / steps_per_ml), so every output of
+the same log agrees to the step with the scenario summary.
 """
 
 from __future__ import annotations
@@ -122,6 +124,7 @@ class Delivery:
     ending: str | None = None
     upper_bound: bool = False
     logged_ml: float | None = None
+    delivered_steps: int = 0
     # First seq of the patient episode this belongs to (the log's first row, or a new_patient
     # row): the store numbers patient episodes by the same rows.
     patient_seq: int = 1
@@ -169,6 +172,22 @@ class JournalEntry:
     drug_amount: float | None
     # SR-2 window in force when these mL were made (None: no prescription known)
     window_h: float | None
+    steps: int = 0
+    # Steps granted beyond this record (the motor may make them before the next one).
+    granted_steps: int = 0
+    # Written at a restart: the grant open at the crash, counted whole (an upper bound).
+    assumed: bool = False
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """Motor output the log cannot hold yet: at its last record the pump was still delivering,
+    with `granted_steps` granted beyond that record."""
+
+    source: str
+    wall: datetime
+    granted_steps: int
+    rate_ml_h: float | None
 
 
 @dataclass(frozen=True)
@@ -211,13 +230,33 @@ class Episode:
     # (first seq, wall) of each patient episode in these rows: a new_patient row starts one.
     patients: list[tuple[int, datetime]] = field(default_factory=list)
     vitals: list[VitalsPoint] = field(default_factory=list)  # the respiratory monitor
+    steps_per_ml: float | None = None
+    in_flight: InFlight | None = None
+
+    def to_ml(self, steps: int, fallback_ml: float) -> float:
+        """Steps as mL, exactly as the pump converts them; `fallback_ml` (the sum of the
+        records' rounded mL) where the log's rows do not say how many steps make a mL."""
+        return steps / self.steps_per_ml if self.steps_per_ml else fallback_ml
+
+    def totals_steps(self) -> dict[str, int]:
+        """Motor steps made per source, from the motor journal."""
+        totals = dict.fromkeys(SOURCES, 0)
+        for entry in self.journal:
+            totals[entry.source] = totals.get(entry.source, 0) + entry.steps
+        return totals
 
     def totals_ml(self) -> dict[str, float]:
         """mL made per source, from the motor journal."""
-        totals = dict.fromkeys(SOURCES, 0.0)
+        rounded = dict.fromkeys(SOURCES, 0.0)
         for entry in self.journal:
-            totals[entry.source] = totals.get(entry.source, 0.0) + entry.volume_ml
-        return totals
+            rounded[entry.source] = rounded.get(entry.source, 0.0) + entry.volume_ml
+        steps = self.totals_steps()
+        return {s: self.to_ml(steps[s], rounded[s]) for s in steps}
+
+    @property
+    def assumed_steps(self) -> int:
+        """Steps counted as given at restarts without the motor confirming them (SR-5)."""
+        return sum(e.steps for e in self.journal if e.assumed)
 
     def totals_drug(self) -> dict[str, float | None]:
         """Drug amount per source in the drug's unit; None where a concentration is unknown."""
@@ -254,7 +293,7 @@ def event_fields(row: Mapping[str, Any]) -> dict[str, Any]:
 class _Builder:
     """Walks the rows once, in seq order, keeping what is open (dose, infusion, alarms)."""
 
-    def __init__(self, episode_id: str | None) -> None:
+    def __init__(self, episode_id: str | None, steps_per_ml: float | None) -> None:
         self.episode_id = episode_id
         self.first_row: Mapping[str, Any] | None = None
         self.count = 0
@@ -271,6 +310,7 @@ class _Builder:
         self.clock_changes: list[LogEvent] = []
         self.journal: list[JournalEntry] = []
         self.pump: dict[str, Any] = {}
+        self.steps_per_ml = steps_per_ml
         self.patients: list[tuple[int, datetime]] = []
         self.vitals: list[VitalsPoint] = []
         self.dose: Delivery | None = None
@@ -368,10 +408,12 @@ class _Builder:
     def _on_delivery(self, row: Mapping[str, Any], seq: int, wall: datetime,
                      actor: str) -> None:
         source, volume_ml = str(row.get("source")), float(row.get("ml") or 0.0)
+        steps = int(row.get("steps") or 0)
         rx = self.rx
         self.journal.append(JournalEntry(
             seq, wall, source, volume_ml, rx.ml_to_drug(volume_ml) if rx else None,
-            rx.window_h if rx else None))
+            rx.window_h if rx else None, steps=steps,
+            granted_steps=int(row.get("granted_steps") or 0), assumed=bool(row.get("assumed"))))
         if source in DOSE_SOURCES:
             target = self.dose if self.dose is not None and self.dose.source == source else None
             if target is None and volume_ml > 0:
@@ -385,6 +427,7 @@ class _Builder:
                 target = self._open(source, seq, wall, "system", rate_ml_h=self.rates.get(source))
         if target is not None:
             target.delivered_ml += volume_ml
+            target.delivered_steps += steps
 
     def _on_restarted(self, row: Mapping[str, Any], seq: int, wall: datetime,
                       actor: str) -> None:
@@ -414,6 +457,8 @@ class _Builder:
     def _on_pump_initialised(self, row: Mapping[str, Any], seq: int, wall: datetime,
                              actor: str) -> None:
         self.pump = event_fields(row)
+        if self.steps_per_ml is None and row.get("steps_per_ml"):
+            self.steps_per_ml = float(row["steps_per_ml"])
 
     def _on_pca_request(self, row: Mapping[str, Any], seq: int, wall: datetime,
                         actor: str) -> None:
@@ -465,7 +510,21 @@ class _Builder:
             if item.is_dose and item.rate_ml_h is None:
                 item.rate_ml_h = typical
 
+    def _in_flight(self) -> InFlight | None:
+        last = self.journal[-1] if self.journal else None
+        if last is None or last.granted_steps <= 0:
+            return None
+        open_item = self.dose if self.dose is not None else self.infusion
+        rate = open_item.rate_ml_h if open_item is not None else self.rates.get(last.source)
+        return InFlight(last.source, last.wall, last.granted_steps, rate)
+
     def finish(self) -> Episode:
+        spm = self.steps_per_ml
+        if spm:
+            # One conversion, from whole steps: sums of rounded mL drift over a long log.
+            for item in self.deliveries:
+                item.delivered_ml = item.delivered_steps / spm
+        in_flight = self._in_flight()
         self._dose_rates()
         first = self.first_row
         return Episode(
@@ -475,7 +534,8 @@ class _Builder:
             prescriptions=self.prescriptions, deliveries=self.deliveries,
             requests=self.requests, alarms=self.alarms, clinician_actions=self.clinician,
             restarts=self.restarts, clock_changes=self.clock_changes, journal=self.journal,
-            pump=self.pump, patients=self.patients, vitals=self.vitals)
+            pump=self.pump, patients=self.patients, vitals=self.vitals, steps_per_ml=spm,
+            in_flight=in_flight)
 
 
 def patient_episodes(rows: Iterable[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
@@ -489,9 +549,33 @@ def patient_episodes(rows: Iterable[Mapping[str, Any]]) -> list[list[Mapping[str
     return out
 
 
-def build_episode(rows: Iterable[Mapping[str, Any]], *, episode_id: str | None = None) -> Episode:
-    """Read rows (as `export_rows` yields them, in seq order) into an Episode."""
-    builder = _Builder(episode_id)
+def in_flight_text(ep: Episode) -> str:
+    """What the log cannot hold yet, in one sentence (empty when nothing is in flight)."""
+    flight = ep.in_flight
+    if flight is None:
+        return ""
+    rate = f" at {flight.rate_ml_h:g} mL/h" if flight.rate_ml_h else ""
+    volume = f", {flight.granted_steps / ep.steps_per_ml:.6f} mL," if ep.steps_per_ml else ""
+    return (f"still delivering ({SOURCE_LABELS.get(flight.source, flight.source)}{rate}) at the "
+            f"log's last motor record, {iso(flight.wall)}: what the motor made after it is not "
+            f"journaled yet (at most {flight.granted_steps} steps{volume} were granted beyond "
+            "it)")
+
+
+def steps_per_ml_of(rows: Iterable[Mapping[str, Any]]) -> float | None:
+    """The pump's calibration as its log states it (`pump_initialised`), or None."""
+    for row in rows:
+        if row["type"] == "pump_initialised" and row.get("steps_per_ml"):
+            return float(row["steps_per_ml"])
+    return None
+
+
+def build_episode(rows: Iterable[Mapping[str, Any]], *, episode_id: str | None = None,
+                  steps_per_ml: float | None = None) -> Episode:
+    """Read rows (as `export_rows` yields them, in seq order) into an Episode. Pass
+    `steps_per_ml` when the rows are a part of the log that may not hold `pump_initialised`
+    (a later patient, a --since slice)."""
+    builder = _Builder(episode_id, steps_per_ml)
     for row in rows:
         builder.feed(row)
     return builder.finish()

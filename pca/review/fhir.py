@@ -31,6 +31,7 @@ from pca.review.episode import (
     LogEvent,
     build_episode,
     event_fields,
+    in_flight_text,
     iso,
     parse_wall,
 )
@@ -202,6 +203,9 @@ def _administration(ep: Episode, item: Delivery, device_url: str,
         notes.append(f"planned {item.planned_ml:.6g} mL")
     if item.upper_bound:
         notes.append("upper bound: includes the motor grant open at the crash")
+    flight = ep.in_flight
+    if item.ending is None and flight is not None and flight.source == item.source:
+        notes.append(in_flight_text(ep))
     if notes:
         resource["note"] = [{"text": "; ".join(notes)}]
     if resource["status"] == "stopped":
@@ -310,10 +314,11 @@ def audit_rows(rows: Iterable[Mapping[str, Any]]) -> list[LogEvent]:
 
 
 def write_bundle(rows: Iterable[Mapping[str, Any]], out: IO[str], *,
-                 episode_id: str | None = None, now: datetime | None = None) -> int:
+                 episode_id: str | None = None, now: datetime | None = None,
+                 steps_per_ml: float | None = None) -> int:
     """Write the rows as one FHIR R4 Bundle (JSON); returns the number of entries."""
     rows = list(rows)
-    ep = build_episode(rows, episode_id=episode_id)
+    ep = build_episode(rows, episode_id=episode_id, steps_per_ml=steps_per_ml)
     bundle = bundle_of(ep, audit_rows(rows), now=now)
     out.write(bundle.model_dump_json(indent=2))
     out.write("\n")

@@ -21,7 +21,7 @@ from typing import IO, Any
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Message
 
-from pca.review.episode import SOURCE_LABELS, Delivery, Episode, build_episode
+from pca.review.episode import SOURCE_LABELS, Delivery, Episode, build_episode, in_flight_text
 
 PROFILE = "IHE_PCD_010^IHE PCD^1.3.6.1.4.1.19376.1.6.4.10^ISO"
 MESSAGE_TYPE = "ORU^R42^ORU_R01"
@@ -117,6 +117,14 @@ def message_of(ep: Episode, event: PumpEvent, control_id: str, created: datetime
     order.obr.obr_3 = f"{ep.episode_id}:{item.patient_seq}^PCA_PUMP"
     order.obr.obr_4 = MDS
     order.obr.obr_7 = hl7_time(event.wall)
+    flight = ep.in_flight
+    if event.kind == "start" and item.end is None and flight is not None \
+            and flight.source == item.source:
+        # Still delivering at the end of the log: no Stop yet, so say what is not journaled.
+        note = order.add_segment("NTE")
+        note.nte_1 = "1"
+        note.nte_3 = _text(in_flight_text(ep) + "; its Stop or Complete message will carry "
+                           "its volume")
 
     n = 0
 
@@ -202,10 +210,12 @@ def messages(ep: Episode, *, now: datetime | None = None) -> Iterator[str]:
 
 
 def write_messages(rows: Iterable[Mapping[str, Any]], out: IO[str], *,
-                   episode_id: str | None = None, now: datetime | None = None) -> int:
+                   episode_id: str | None = None, now: datetime | None = None,
+                   steps_per_ml: float | None = None) -> int:
     """Write one ORU^R42 per delivery event; returns how many."""
     n = 0
-    for text in messages(build_episode(rows, episode_id=episode_id), now=now):
+    ep = build_episode(rows, episode_id=episode_id, steps_per_ml=steps_per_ml)
+    for text in messages(ep, now=now):
         out.write(text + "\r\n")
         n += 1
     return n

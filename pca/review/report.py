@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import base64
 import html
-import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,8 +32,10 @@ from pca.review.episode import (
     LogEvent,
     build_episode,
     episode_id_of,
+    in_flight_text,
     parse_wall,
     patient_episodes,
+    steps_per_ml_of,
 )
 from pca.store.eventlog import export_rows
 from pca.store.verify import Verdict, verify
@@ -79,11 +80,23 @@ def when(stamp: datetime | None) -> str:
 
 
 def duration(seconds: float) -> str:
+    """A span as a clinician reads it: seconds where they matter (a 90 s dose is 1 min 30 s)."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 600:
+        minutes, secs = divmod(whole, 60)
+        return f"{minutes} min" if secs == 0 else f"{minutes} min {secs:02d} s"
     minutes = round(seconds / 60)
     if minutes < 60:
         return f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min" if hours < 48 else f"{hours / 24:.1f} days"
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """'1 alarm', '2 alarms'."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def amount(value: float | None, unit: str, digits: int = 2) -> str:
@@ -135,30 +148,45 @@ def _prescriptions(ep: Episode, window: Window) -> Section:
 
 def _totals(ep: Episode, window: Window) -> Section:
     inside = [e for e in ep.journal if window.has(e.wall)]
-    volume = dict.fromkeys(SOURCES, 0.0)
+    rounded = dict.fromkeys(SOURCES, 0.0)
+    steps = dict.fromkeys(SOURCES, 0)
     drug: dict[str, float | None] = dict.fromkeys(SOURCES, 0.0)
     for entry in inside:
-        volume[entry.source] += entry.volume_ml
+        rounded[entry.source] += entry.volume_ml
+        steps[entry.source] += entry.steps
         have = drug[entry.source]
         drug[entry.source] = None if have is None or entry.drug_amount is None else \
             have + entry.drug_amount
+    # mL from whole motor steps, as the pump and the scenario summary count them.
+    volume = {s: ep.to_ml(steps[s], rounded[s]) for s in SOURCES}
     unit = ep.drug_unit
     total_ml = sum(volume.values())
     known = [v for v in drug.values() if v is not None]
     total_drug = sum(known) if len(known) == len(drug) else None
-    rows = [[SOURCE_LABELS[s], f"{volume[s]:.3f}", amount(drug[s], unit),
+    rows = [[SOURCE_LABELS[s], f"{volume[s]:.3f}", str(steps[s]), amount(drug[s], unit),
              "yes" if s in COUNTED_SOURCES else "no",
              f"{100 * volume[s] / total_ml:.0f} %" if total_ml else "—"] for s in SOURCES]
-    rows.append(["total", f"{total_ml:.3f}", amount(total_drug, unit), "", "100 %"])
+    rows.append(["total", f"{total_ml:.3f}", str(sum(steps.values())),
+                 amount(total_drug, unit), "", "100 %"])
     requests = [r for r in ep.requests if window.has(r.wall)]
     denied = Counter(r.reason or "?" for r in requests if not r.granted)
     given = sum(r.granted for r in requests)
     section = Section("Totals by source", paragraphs=[
-        f"PCA button: {len(requests)} requests, {given} given, {len(requests) - given} denied"
+        f"PCA button: {plural(len(requests), 'request')}, {given} given, "
+        f"{len(requests) - given} denied"
         + (" (" + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in denied.most_common()) + ")"
            if denied else "") + "."],
-        tables=[Table(["source", "mL (motor)", f"drug ({unit})", "counts toward the limit",
-                       "share"], rows)])
+        tables=[Table(["source", "mL (motor)", "motor steps", f"drug ({unit})",
+                       "counts toward the limit", "share"], rows)])
+    if ep.in_flight is not None and ep.end is not None and window.has(ep.end):
+        section.paragraphs.append(f"Not yet in these totals: the pump was "
+                                  f"{in_flight_text(ep)}.")
+    assumed = sum(e.steps for e in inside if e.assumed)
+    if assumed:
+        section.paragraphs.append(
+            f"Upper bound: {plural(assumed, 'step')} ({ep.to_ml(assumed, 0.0):.6f} mL) were "
+            "granted to the motor before a crash and are counted as given, though the motor "
+            "may not have made them all (SR-5: a crash can only over-count).")
     if total_drug is None:
         section.paragraphs.append("Part of the volume was given with no prescription known in "
                                   "the log (it began before this log): its drug amount is not "
@@ -196,7 +224,7 @@ def _alarms(ep: Episode, window: Window) -> Section:
         ep.alarms, restarts, window, into=into))
     if rows:
         high = sum(a.priority == "high" for a in spans)
-        section.paragraphs.append(f"{len(rows)} alarms, {high} of high priority.")
+        section.paragraphs.append(f"{plural(len(rows), 'alarm')}, {high} of high priority.")
         section.tables.append(Table(["alarm", "priority", "raised", "cleared", "lasted",
                                      "cleared by", "silenced"], rows))
     else:
@@ -298,6 +326,27 @@ def integrity_text(verdict: Verdict) -> str:
             "damaged: check it against the pump before acting on it.")
 
 
+def leaves_out(episodes: Sequence[Sequence[Mapping[str, Any]]], chosen: int,
+               mine: Sequence[Mapping[str, Any]], since: datetime | None,
+               until: datetime | None) -> str:
+    """The report's first line: what of the log it does not cover, said plainly."""
+    out = []
+    for i, rows in enumerate(episodes, 1):
+        if i != chosen and rows:
+            out.append(f"patient episode {i} ({when(parse_wall(str(rows[0]['wall'])))} to "
+                       f"{when(parse_wall(str(rows[-1]['wall'])))} UTC, "
+                       f"{plural(len(rows), 'event')})")
+    if since is not None:
+        before = sum(parse_wall(str(r["wall"])) < since for r in mine)
+        out.append(f"{plural(before, 'event')} of this episode before --since {when(since)}")
+    if until is not None:
+        after = sum(parse_wall(str(r["wall"])) >= until for r in mine)
+        out.append(f"{plural(after, 'event')} of this episode from --until {when(until)} on")
+    if not out:
+        return "Leaves out: nothing. This report covers the whole log."
+    return "Leaves out: " + "; ".join(out) + "."
+
+
 def build_report(db: Path, since: datetime | None = None, until: datetime | None = None, *,
                  episode: int | None = None, now: datetime | None = None) -> Report:
     """Read one patient episode of the log (all of it: the state before --since matters) and
@@ -309,7 +358,9 @@ def build_report(db: Path, since: datetime | None = None, until: datetime | None
         raise ReportInputError(f"--episode {episode}: the log holds {len(episodes)} patient "
                                f"episode{'s' if len(episodes) > 1 else ''}")
     chosen = episode or len(episodes)
-    ep = build_episode(episodes[chosen - 1], episode_id=episode_id_of(rows[0] if rows else None))
+    mine = episodes[chosen - 1]
+    ep = build_episode(mine, episode_id=episode_id_of(rows[0] if rows else None),
+                       steps_per_ml=steps_per_ml_of(rows))
     start = since or ep.start or (now or datetime.now(UTC))
     # Half-open window; one millisecond past the last event keeps that event inside.
     end = until or ((ep.end + timedelta(milliseconds=1)) if ep.end else start + timedelta(hours=1))
@@ -330,6 +381,7 @@ def build_report(db: Path, since: datetime | None = None, until: datetime | None
         meta.insert(0, f"This log holds {len(episodes)} patient episodes (a new patient starts "
                        f"one): {starts}. This report covers episode {chosen} only; "
                        "--episode N reports another.")
+    meta.insert(0, leaves_out(episodes, chosen, mine, since, until))
     journal, deliveries = ep.journal, ep.deliveries
     sections = [
         _totals(ep, window),
@@ -400,7 +452,8 @@ def render_html(report: Report) -> str:
         for table in section.tables:
             rendered = _html_table(table)
             if section.collapsed:
-                rendered = f"<details><summary>{len(table.rows)} rows</summary>{rendered}" \
+                rendered = f"<details><summary>{plural(len(table.rows), 'row')}</summary>" \
+                           f"{rendered}" \
                            "</details>"
             out.append(rendered)
         out.append("</section>")
@@ -423,16 +476,19 @@ FONTS = {"h": {"fontsize": 11, "weight": "bold"}, "p": {"fontsize": 9.5},
                                                            "color": "#c0392b"}}
 LINE_IN = 0.145
 MARGIN_IN = 0.45
-# The PDF's 14 standard fonts need no embedding: pages render about 20 times faster than with
-# embedded TrueType subsets, which keeps a week's report well inside its time budget.
-PDF_RC: dict[Any, Any] = {"pdf.use14corefonts": True, "font.family": "sans-serif",
-          "font.sans-serif": ["Helvetica"], "font.monospace": ["Courier"]}
-# What the standard fonts' Latin-1 style encoding lacks, spelled in ASCII.
+# Fonts are embedded (TrueType subsets of the DejaVu faces matplotlib ships), as PDF/A and
+# patient-record systems require: a PDF that names an unembedded font renders with whatever
+# the reader substitutes. Text stays text (type 42), so the report can be searched.
+PDF_RC: dict[Any, Any] = {"pdf.fonttype": 42, "pdf.use14corefonts": False,
+                          "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"],
+                          "font.monospace": ["DejaVu Sans Mono"]}
+# Drawn from the DejaVu faces, which hold every character the report writes; the table
+# layout counts characters, so the few that are wide in some readers are spelled in ASCII.
 PDF_SPELLING = str.maketrans({"→": "->", "≤": "<=", "≥": ">=", "−": "-"})
 
 
 def _latin(text: str) -> str:
-    return text.translate(PDF_SPELLING).encode("cp1252", "replace").decode("cp1252")
+    return text.translate(PDF_SPELLING)
 
 
 def _table_lines(table: Table) -> list[str]:
@@ -549,16 +605,8 @@ class _Pdf:
 
 def write_pdf(report: Report, path: Path) -> None:
     """Text pages and chart pages, A4 landscape, made by matplotlib alone (no browser)."""
-    fonts = logging.getLogger("matplotlib.font_manager")
-    level = fonts.level
-    # The standard fonts' metrics name their weight "Medium", so matplotlib warns at every
-    # "normal" text that it uses Medium: the same face, nothing to tell the user.
-    fonts.setLevel(logging.ERROR)
-    try:
-        with matplotlib.rc_context(PDF_RC):
-            _write_pdf(report, path)
-    finally:
-        fonts.setLevel(level)
+    with matplotlib.rc_context(PDF_RC):
+        _write_pdf(report, path)
 
 
 def _write_pdf(report: Report, path: Path) -> None:

@@ -55,12 +55,15 @@ def rows_of(db: Path) -> list[dict[str, Any]]:
 
 
 def journal_totals_ml(rows: list[dict[str, Any]]) -> Counter[str]:
-    """mL per source straight from the log's motor journal (independent of pca.review)."""
-    totals: Counter[str] = Counter()
+    """mL per source straight from the log's motor journal (independent of pca.review): whole
+    steps over the calibration, as the pump counts (summing each record's rounded mL drifts
+    by several steps over a long log)."""
+    per_ml = next(float(r["steps_per_ml"]) for r in rows if r["type"] == "pump_initialised")
+    steps: Counter[str] = Counter()
     for row in rows:
         if row["type"] == "delivery":
-            totals[row["source"]] += row["ml"]
-    return totals
+            steps[row["source"]] += row["steps"]
+    return Counter({source: n / per_ml for source, n in steps.items()})
 
 
 def copy_log(src: Path, dst: Path) -> Path:

@@ -59,8 +59,10 @@ def test_a_log_that_fails_verify_is_reported_with_the_failure_at_the_top(
     tamper(db, "UPDATE events SET data = replace(data, 'denied', 'granted') "
                "WHERE seq = (SELECT min(seq) FROM events WHERE data LIKE '%denied%')")
     out = tmp_path / "report.html"
-    code, stdout, _ = report(capsys, "--db", str(db), "--out", str(out), "--pdf")
-    assert code == 0 and "LOG INTEGRITY CHECK FAILED" in stdout
+    code, stdout, stderr = report(capsys, "--db", str(db), "--out", str(out), "--pdf")
+    # Written for the reviewer, but the exit status says the log cannot be trusted.
+    assert code == 1 and "LOG INTEGRITY CHECK FAILED" in stderr and stdout == ""
+    assert len(stderr.strip().splitlines()) == 1
     page = out.read_text(encoding="utf-8")
     body = page.split("<body>", 1)[1].lstrip()
     assert body.startswith('<div class="integrity-failed" id="integrity">LOG INTEGRITY CHECK '
@@ -165,7 +167,7 @@ def test_one_report_never_mixes_two_patients(
     assert report(capsys, "--db", str(db), "--out", str(last))[0] == 0
     page = last.read_text(encoding="utf-8")
     assert "This log holds 2 patient episodes" in page and "covers episode 2 only" in page
-    assert "PCA button: 1 requests, 1 given" in page
+    assert "PCA button: 1 request, 1 given" in page
     assert report(capsys, "--db", str(db), "--out", str(first), "--episode", "1")[0] == 0
     assert "PCA button: 2 requests, 2 given" in first.read_text(encoding="utf-8")
     code, _, err = report(capsys, "--db", str(db), "--out", str(last), "--episode", "3")
