@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
 from collections.abc import Callable, Sequence
+
+from pca.app.errors import CliError, OneLineParser, check_new_file, guarded
 
 # Subcommands implemented as `run(argv) -> int` in their own modules.
 DELEGATED: dict[tuple[str, ...], str] = {
@@ -19,19 +22,54 @@ DELEGATED: dict[tuple[str, ...], str] = {
     ("rx",): "pca.app.rx",
     ("pin",): "pca.app.pin",
 }
+DELEGATED_HELP: dict[tuple[str, ...], str] = {
+    ("bench", "stepgen"): "pulse timing of the native step generator against a baseline",
+    ("bench", "log"): "event-log append and flush rates",
+    ("bench", "scenario"): "scenario replay speed",
+    ("bench", "report"): "time `pca report` on a generated multi-day episode",
+    ("hw", "selftest"): "bring-up check of every device on the Pi",
+}
+GROUP_HELP = {"bench": "benchmarks that print figures against a same-run baseline",
+              "hw": "hardware bring-up on the Pi"}
+# The simulator's keyboard (pca.app.sim_tui's bindings; a test keeps the two the same).
+SIM_KEYS = """keys in the simulator:
+  space, b        the patient's bolus button
+  0-9, *, #       the keypad (* or Backspace: back; # or Enter: confirm)
+  o a d e l x     sensor switches: occlusion, air in line, door open, end of travel,
+                  battery low, battery depleted
+  t               time speed (1x, 10x, 60x, 600x)
+  r               a pharmacy (Rx) file arrives for the demo prescription
+  p               program the demo prescription (simulator shortcut)
+  q               quit
+demo clinician PIN: 1234 (simulation only)"""
+
+
+def _seconds(text: str) -> float:
+    """A period in seconds: a finite number above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number of seconds above 0")
+    return value
 
 
 def _scenario(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
-    parser.add_argument("file", help="scenario TOML (see SCENARIOS.md)")
+    parser.add_argument("file", help="scenario TOML (see docs/scenarios.md)")
     parser.add_argument("--db", help="event-log database to create (default: a temporary one)")
     parser.add_argument("--events", help="write the event log as JSON Lines")
     parser.add_argument("--trace", help="write a CSV trace")
-    parser.add_argument("--trace-interval", type=float, default=1.0, metavar="SECONDS",
+    parser.add_argument("--trace-interval", type=_seconds, default=1.0, metavar="SECONDS",
                         help="trace sample period in virtual seconds (default 1)")
 
     def run(args: argparse.Namespace) -> int:
         from pca.app import scenario
 
+        # Checked before the replay: a missing folder is found now, not after it ran.
+        for flag in ("db", "events", "trace"):
+            if getattr(args, flag):
+                check_new_file(getattr(args, flag), f"--{flag}")
         return scenario.main(args)
 
     return run
@@ -40,13 +78,19 @@ def _scenario(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace],
 def _sim(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     parser.add_argument("--headless", action="store_true",
                         help="replay the demo scenario and print its summary")
-    parser.add_argument("--db", help="event log of the simulated pump (default ./pca-sim.db)")
+    parser.add_argument("--db", help="event log of the simulated pump (default ./pca-sim.db; "
+                        "with --headless a new log to write, default a temporary one)")
     parser.add_argument("--speed", type=int, choices=[1, 10, 60, 600], default=1,
                         help="starting speed of virtual time")
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = SIM_KEYS
 
     def run(args: argparse.Namespace) -> int:
         from pca.app import sim
 
+        if args.db:
+            check_new_file(args.db, "--db")
         return sim.main(args)
 
     return run
@@ -99,27 +143,47 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser],
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _dispatch(argv: list[str]) -> int:
     for prefix, module in DELEGATED.items():
         if tuple(argv[: len(prefix)]) == prefix:
             runner: Callable[[list[str]], int] = importlib.import_module(module).run
             rest = argv[len(prefix):]
             return int(runner([prefix[1], *rest] if module == "pca.app.bench" else rest))
-    parser = argparse.ArgumentParser(prog="pca", description="PCA pump controller")
+    parser = OneLineParser(prog="pca", description="PCA pump controller")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     runners = {}
     for name, (help_text, build) in COMMANDS.items():
-        runners[name] = build(sub.add_parser(name, help=help_text))
+        runners[name] = build(sub.add_parser(name, help=help_text, description=help_text))
     for group in dict.fromkeys(prefix[0] for prefix in DELEGATED):
-        if group not in runners:
-            names = " | ".join(p[1] for p in DELEGATED if p[0] == group and len(p) > 1)
-            sub.add_parser(group, help=f"{group} {names} ..." if names else f"{group} ...")
+        if group in runners:
+            continue
+        members = [p for p in DELEGATED if p[0] == group and len(p) > 1]
+        if not members:  # a command of its own (report, rx, pin): its module parses it
+            sub.add_parser(group, help=f"see pca {group} --help", add_help=False)
+            continue
+        group_parser = sub.add_parser(group, help=GROUP_HELP.get(group, group),
+                                      description=GROUP_HELP.get(group))
+        # Listed for --help and for the error; the routing above runs them.
+        names = group_parser.add_subparsers(dest="subcommand", required=True,
+                                            metavar="SUBCOMMAND")
+        for prefix in members:
+            names.add_parser(prefix[1], help=DELEGATED_HELP.get(prefix, ""))
     args = parser.parse_args(argv)
-    if args.command not in runners:
-        parser.error(f"unknown {args.command} subcommand; try: pca " + " | pca ".join(
-            " ".join(p) for p in DELEGATED if p[0] == args.command))
+    if args.command not in runners:  # never reached: the routing above took it
+        raise CliError(f"unknown command {args.command}")
     return runners[args.command](args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`pca ...`: every failure is one line on stderr and a non-zero exit (pca.app.errors)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    words = ["pca"]
+    if args and (args[0] in COMMANDS or any(p[0] == args[0] for p in DELEGATED)):
+        words.append(args[0])
+        if len(args) > 1 and args[0] in ("log", "bench", "hw", "rx", "pin") \
+                and not args[1].startswith("-"):
+            words.append(args[1])
+    return guarded(" ".join(words), lambda: _dispatch(args))
 
 
 if __name__ == "__main__":

@@ -106,7 +106,7 @@ def load_config(path: Path | None) -> Config:
         data = tomllib.loads(path.read_text("utf-8"))
     except OSError as err:
         raise ConfigError(f"{src}: cannot read: {err.strerror}") from None
-    except tomllib.TOMLDecodeError as err:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"{src}: not valid TOML: {err}") from None
     unknown = sorted(set(data) - TOP_KEYS)
     if unknown:

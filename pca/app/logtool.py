@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import sqlite3
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
+from pca.app.errors import CliError, check_log, check_new_file, damaged
 from pca.store.eventlog import export_rows, parse_wall_ns, wall_iso
 from pca.store.verify import verify
 
@@ -72,10 +74,8 @@ def _tail_line(row: dict[str, Any]) -> str:
 
 
 def main(args: Any) -> int:
-    db = Path(args.db)
-    if not db.exists():
-        print(f"pca log: {db}: no such file", file=sys.stderr)
-        return 2
+    """Raises CliError for bad input (the CLI prints it as one line and exits 2)."""
+    db = check_log(args.db)
     if args.log_command == "verify":
         verdict = verify(db)
         if verdict.ok:
@@ -85,25 +85,45 @@ def main(args: Any) -> int:
         print(f"{db}: FAILED at {where}: {verdict.problem} "
               f"({verdict.count} events before it verify)", file=sys.stderr)
         return 1
-    if args.log_command == "export":
-        try:
-            since, until = _when(args.since), _when(args.until)
-        except ValueError as err:
-            print(f"pca log export: --since/--until: {err}", file=sys.stderr)
-            return 2
-        with ExitStack() as stack:
-            out = sys.stdout if args.out is None else stack.enter_context(
-                open(args.out, "w", encoding="utf-8", newline=""))
-            if args.format in ("fhir", "hl7"):
-                from pca.app import export_formats
-
-                export_formats.export(args.format, _selected(db, since, until), out,
-                                      episode_id=export_formats.log_id(db),
-                                      steps_per_ml=export_formats.log_steps_per_ml(db))
-            else:
-                _write(_selected(db, since, until), args.format, out)
-        return 0
-    rows = list(export_rows(db))
+    try:
+        if args.log_command == "export":
+            return _export(db, args)
+        rows = list(export_rows(db))
+    except sqlite3.DatabaseError as err:
+        raise damaged(db, err) from None
     for row in rows[-args.n:] if args.n > 0 else []:
         print(_tail_line(row))
     return 0
+
+
+def _export(db: Path, args: Any) -> int:
+    try:
+        since, until = _when(args.since), _when(args.until)
+    except ValueError as err:
+        raise CliError(f"--since/--until: {err}") from None
+    if args.out is None:
+        _export_to(db, args, since, until, sys.stdout)
+        return 0
+    target = check_new_file(args.out, "--out")
+    # Written beside the target and renamed at the end: a failed export leaves no half file.
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        with open(partial, "w", encoding="utf-8", newline="") as out:
+            _export_to(db, args, since, until, out)
+        os.replace(partial, target)
+    except OSError as err:
+        raise CliError(f"--out {target}: cannot write it ({err.strerror or err})") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    return 0
+
+
+def _export_to(db: Path, args: Any, since: str | None, until: str | None, out: IO[str]) -> None:
+    if args.format in ("fhir", "hl7"):
+        from pca.app import export_formats
+
+        export_formats.export(args.format, _selected(db, since, until), out,
+                              episode_id=export_formats.log_id(db),
+                              steps_per_ml=export_formats.log_steps_per_ml(db))
+    else:
+        _write(_selected(db, since, until), args.format, out)

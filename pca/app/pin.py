@@ -84,7 +84,21 @@ def read_pin(role: Role, *, from_stdin: bool, stdin: TextIO, interactive: bool) 
     return first
 
 
-def _open_credentials(db: Path) -> SqliteEventLog:
+def _check_db(db: Path, *, create: bool) -> None:
+    """The pump's database; only `pin set` may create a new one (on a fresh install)."""
+    from pca.app.errors import CliError, check_log, check_new_file
+
+    try:
+        if create and not db.exists():
+            check_new_file(db, "--db")
+        else:
+            check_log(db)
+    except CliError as err:
+        raise PinToolError(str(err)) from None
+
+
+def _open_credentials(db: Path, *, create: bool = False) -> SqliteEventLog:
+    _check_db(db, create=create)
     try:
         return SqliteEventLog(db)
     except LogOpenError as err:
@@ -94,6 +108,7 @@ def _open_credentials(db: Path) -> SqliteEventLog:
 def _set(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
     role: Role = args.role
     db = Path(args.db)
+    _check_db(db, create=True)  # before the pepper is made: a bad --db changes nothing
     pepper: bytes | None = None
     if not args.no_pepper:
         path = Path(args.pepper)
@@ -103,7 +118,7 @@ def _set(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
             pepper = create_pepper(path)
             print(f"pca pin: created the device pepper {path} (owner-only). Keep it with the "
                   "pump: without it no PIN can be checked.", file=out)
-    log = _open_credentials(db)
+    log = _open_credentials(db, create=True)
     try:
         service = PinService(log, pepper=pepper)
         if service.provisioned(role) and not args.reset:
@@ -146,7 +161,9 @@ def _status(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="pca pin", description="provision PINs (SR-6)")
+    from pca.app.errors import OneLineParser
+
+    top = OneLineParser(prog="pca pin", description="provision PINs (SR-6)")
     sub = top.add_subparsers(dest="command", required=True)
     for name, text in (("set", "set a PIN (reads it without echo)"),
                        ("status", "which roles have a PIN")):

@@ -16,7 +16,9 @@ class ReportError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from pca.app.errors import OneLineParser
+
+    parser = OneLineParser(
         prog="pca report", description="Clinical review report of a PCA episode: one "
         "self-contained HTML file (charts inline, no network), optionally a PDF.")
     parser.add_argument("--db", required=True, help="the pump's event-log database")
@@ -45,17 +47,12 @@ def parse_time(text: str | None, flag: str) -> datetime | None:
 
 
 def _check_db(db: Path) -> None:
-    if not db.is_file():
-        raise ReportError(f"--db {db}: no such file")
-    # Read-only, so a wrong path never gets a journal or WAL file created next to it.
+    from pca.app.errors import CliError, check_log
+
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            conn.execute("SELECT seq, wall, type, data FROM events LIMIT 1").fetchall()
-        finally:
-            conn.close()
-    except sqlite3.Error as err:
-        raise ReportError(f"--db {db}: not a readable pca event log ({err})") from None
+        check_log(db)
+    except CliError as err:
+        raise ReportError(str(err)) from None
 
 
 def run(argv: list[str]) -> int:

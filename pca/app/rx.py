@@ -171,8 +171,11 @@ def _library(path: str | None) -> DrugLibrary:
 # ---- placing --------------------------------------------------------------------------------
 def place(source: Path, spool: Path, suffix: str) -> Path:
     """Copy the file into the spool atomically (the pump never sees half a file)."""
+    if not spool.is_dir():
+        # Never made here: a typo must not leave folders behind.
+        raise RxFileError(f"--spool {spool}: no such folder; name the folder the pump watches "
+                          "(rx_spool in pca.toml; rx-pending for pca run --sim)")
     try:
-        spool.mkdir(parents=True, exist_ok=True)
         data = source.read_bytes()
         name = source.name
         for known in (RX_SUFFIX, LIBRARY_SUFFIX, ".toml"):
@@ -256,7 +259,9 @@ class RxWatcher:
 
 # ---- the command ----------------------------------------------------------------------------
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="pca rx", description="pharmacy files for the pump")
+    from pca.app.errors import OneLineParser
+
+    top = OneLineParser(prog="pca rx", description="pharmacy files for the pump")
     sub = top.add_subparsers(dest="command", required=True)
     for name, text in (("check", "validate a prescription file"),
                        ("load", "validate a prescription file and hand it to the pump")):
@@ -333,8 +338,11 @@ def run(argv: Sequence[str], *, out: TextIO | None = None) -> int:
             return _prescription(args, out)
         return _library_command(args, out)
     except RxFileError as err:
-        for line in str(err).splitlines():
-            print(f"pca rx: {line}", file=sys.stderr)
+        # Every problem of the file, on one line: the first names the file, the rest follow.
+        problems = [line for line in str(err).splitlines() if line.strip()]
+        more = f" (and {len(problems) - 1} more: {'; '.join(problems[1:])})" \
+            if len(problems) > 1 else ""
+        print(f"pca rx: {problems[0] if problems else 'invalid file'}{more}", file=sys.stderr)
         return 2
     except OSError as err:
         print(f"pca rx: {err}", file=sys.stderr)

@@ -21,14 +21,15 @@ DATABASE = Path("pca-sim.db")  # the same file as `pca run --sim`
 
 
 def main(args: Any) -> int:
+    db_arg = getattr(args, "db", None)
     if getattr(args, "headless", False) or not (sys.stdin.isatty() and sys.stdout.isatty()):
-        return headless()
+        return headless(Path(db_arg) if db_arg else None)
     try:
         from pca.app.sim_tui import PumpSimApp
     except ImportError as err:  # textual missing: still show something useful
         print(f"pca sim: the front panel needs textual ({err}); pip install textual. "
               "Replaying the demo scenario instead.", file=sys.stderr)
-        return headless()
+        return headless(Path(db_arg) if db_arg else None)
     from pca.app.sim_world import SimWorld
     from pca.store.eventlog import LogOpenError
 
@@ -46,12 +47,20 @@ def main(args: Any) -> int:
     return 0
 
 
-def headless() -> int:
+def headless(db: Path | None = None) -> int:
+    """The demo scenario into `db` (a new log; refused if the file exists) or a temporary one."""
+    from pca.app.errors import CliError
+    from pca.app.scenario import ScenarioError
+
     demo = resources.files("pca.examples").joinpath(DEMO)
     with resources.as_file(demo) as path:
         scenario = load_scenario(path)
-    result = run_scenario(scenario)
+    try:
+        result = run_scenario(scenario, db=db)
+    except ScenarioError as err:
+        raise CliError(str(err)) from None
+    where = "temporary SQLite log" if db is None else f"event log in {db}"
     print(f"pca sim: replayed the demo scenario {DEMO!r} on simulated hardware "
-          "(virtual time, temporary SQLite log)")
+          f"(virtual time, {where})")
     print(json.dumps(result.summary, indent=2))
     return 0

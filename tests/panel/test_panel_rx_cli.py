@@ -56,6 +56,7 @@ def test_pca_rx_check_prints_every_dose_in_drug_unit_and_ml(rx_file: Path) -> No
 def test_pca_rx_load_places_the_file_in_the_spool_atomically(rx_file: Path,
                                                              tmp_path: Path) -> None:
     spool = tmp_path / "var" / "rx-pending"
+    spool.mkdir(parents=True)  # the pump's folder: `pca rx load` never makes one
     code, out = run_rx("load", str(rx_file), "--spool", str(spool))
     assert code == 0 and "confirms it on the pump's keypad with a PIN" in out
     assert [p.name for p in spool.iterdir()] == ["bed12.pca-rx.toml"]
@@ -86,6 +87,7 @@ def test_pca_rx_load_refuses_an_invalid_file_naming_file_field_and_value(
 def test_pca_rx_soft_limit_is_placed_with_a_warning(rx_file: Path, tmp_path: Path) -> None:
     rx_file.write_text(GOOD.replace("pca_dose = 1.0", "pca_dose = 4.0").replace(
         "dose_limit = 6.0", "dose_limit = 12.0"))
+    (tmp_path / "s").mkdir()
     code, out = run_rx("load", str(rx_file), "--spool", str(tmp_path / "s"))
     assert code == 0 and "soft limit: pca_dose = 4 mg" in out and "override" in out
 
@@ -104,13 +106,14 @@ def test_pca_rx_unwritable_spool_exits_1(rx_file: Path, tmp_path: Path,
     blocker = tmp_path / "file"
     blocker.write_text("")
     code, _ = run_rx("load", str(rx_file), "--spool", str(blocker / "spool"))
-    assert code == 1 and "cannot place the file" in capsys.readouterr().err
+    assert code == 2 and "no such folder" in capsys.readouterr().err
 
 
 # ---- the watcher ---------------------------------------------------------------------------
 def test_watcher_takes_spool_files_once_and_leaves_half_written_ones(
         rx_file: Path, tmp_path: Path) -> None:
     spool = tmp_path / "spool"
+    spool.mkdir()
     rx_tool.place(rx_file, spool, rx_tool.RX_SUFFIX)
     watcher = RxWatcher([spool], consume=[spool], settle_s=1.0)
     placed = spool / "bed12.pca-rx.toml"
@@ -153,6 +156,7 @@ def test_watcher_reports_an_unreadable_file_and_picks_up_libraries(tmp_path: Pat
 def test_end_to_end_pca_rx_load_then_the_pump_shows_it_and_a_clinician_confirms(
         rx_file: Path, tmp_path: Path) -> None:
     spool = tmp_path / "rx-pending"
+    spool.mkdir()
     assert run_rx("load", str(rx_file), "--spool", str(spool))[0] == 0
     rig = PanelRig(tmp_path / "events.db")
     watcher = RxWatcher([spool], consume=[spool], settle_s=0)

@@ -22,7 +22,7 @@ from pca.app.scenario import load_scenario, run_scenario
 from pca.review.hl7 import KIND_OF_EVENT_NAME, split_messages
 from pca.review.report import duration, plural
 
-EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.toml"))
+EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.toml") if ".pca-" not in p.name)
 SOURCES = ("basal", "pca", "loading", "clinician", "kvo")
 
 
