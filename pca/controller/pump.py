@@ -302,9 +302,9 @@ class Pump:
     def journal_progress(self) -> None:
         """Journal now what the motor made since the last record (the end of an observation,
         such as a scenario's end): the log then holds every step given so far."""
-        self._now = self.pump_ns()
-        self._record_progress(self._now)
-        self._flush()
+        now = self.time.now_ns = self.pump_ns()
+        self.delivery.record_progress(now)
+        self.journal.flush()
 
     def shutdown(self) -> None:
         """Orderly stop (SIGTERM): halt the motor, log it, make the log durable."""
