@@ -1,0 +1,96 @@
+"""Every command block of README.md runs as written, in a fresh copy of the checkout.
+
+A block that cannot run here says so in a `<!-- readme-test: not run (why) -->` line above
+it; for those, the test still checks that the commands they name exist."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+SKIP = re.compile(r"<!-- readme-test: not run \((.+?)\) -->\s*$")
+
+
+def blocks() -> list[tuple[int, str, str | None]]:
+    """(line number, commands, why it is not run or None) of every ```sh block."""
+    out = []
+    lines = README.read_text(encoding="utf-8").splitlines()
+    i = 0
+    while i < len(lines):
+        if lines[i].strip() == "```sh":
+            skip = SKIP.match(lines[i - 1].strip()) if i else None
+            start = i + 1
+            i += 1
+            while lines[i].strip() != "```":
+                i += 1
+            out.append((start + 1, "\n".join(lines[start:i]), skip.group(1) if skip else None))
+        i += 1
+    return out
+
+
+def fresh_copy(dest: Path) -> Path:
+    """The files git tracks, as a clone has them, with this checkout's venv beside them."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
+                            check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        src = ROOT / name
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            target.symlink_to(os.readlink(src))
+        elif src.is_file():
+            shutil.copy2(src, target)
+    (dest / ".venv").symlink_to(Path(sys.prefix))
+    return dest
+
+
+def test_the_readme_has_command_blocks_and_says_why_any_is_not_run() -> None:
+    found = blocks()
+    run = [b for b in found if b[2] is None]
+    assert len(run) >= 2, "the README's usage examples are gone"
+    text = "\n".join(b[1] for b in run)
+    for needed in ("pca scenario", "pca log verify", "pca log tail", "--format csv",
+                   "--format fhir", "--format hl7", "pca report", "pca rx", "pca pin"):
+        assert needed in text, needed
+    assert len([b for b in found if b[2] is not None]) <= 2  # the make targets, the Pi
+
+
+@pytest.mark.parametrize(("line", "commands"), [(b[0], b[1]) for b in blocks() if b[2] is None],
+                         ids=lambda v: f"README line {v}" if isinstance(v, int) else "")
+def test_each_command_block_runs_in_a_fresh_copy(line: int, commands: str,
+                                                 tmp_path: Path) -> None:
+    copy = fresh_copy(tmp_path / "clone")
+    # Blocks build on earlier ones (the log the first one writes): run those first.
+    earlier = [b[1] for b in blocks() if b[2] is None and b[0] < line]
+    for block in [*earlier, commands]:
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=copy,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, f"README line {line}:\n{block}\n{done.stderr[-2000:]}"
+    # what the README says the commands make is there
+    if "pca report" in commands:
+        assert (copy / "report.html").stat().st_size > 0 and (copy / "report.pdf").exists()
+
+
+def test_the_blocks_that_are_not_run_name_what_exists() -> None:
+    for line, commands, why in blocks():
+        if why is None:
+            continue
+        for target in re.findall(r"^make (\S+)", commands, re.M):
+            dry = subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True,
+                                 text=True, timeout=60)
+            assert dry.returncode == 0, f"README line {line}: make {target}: {dry.stderr}"
+        for script in re.findall(r"(systemd/\S+\.sh)", commands):
+            assert (ROOT / script).is_file(), script
+
+
+def test_no_document_points_outside_the_checkout() -> None:
+    for doc in [README, *sorted((ROOT / "docs").glob("*.md"))]:
+        assert "../shared" not in doc.read_text(encoding="utf-8"), doc.name
