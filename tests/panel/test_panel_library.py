@@ -180,6 +180,7 @@ def test_pca_rx_seal_check_and_load_library(tmp_path: Path,
     code, out = run_rx("check-library", str(lib))
     assert code == 0 and "valid" in out
     spool = tmp_path / "spool"
+    spool.mkdir()  # the pump's folder: `pca rx` never makes one
     code, out = run_rx("load-library", str(lib), "--spool", str(spool))
     assert code == 0 and (spool / "ward4.pca-library.toml").read_text() == lib.read_text()
     lib.write_text(lib.read_text().replace("2.5, 5.0]", "2.5, 50.0]"))
