@@ -37,6 +37,8 @@ SIM_KEYS = """keys in the simulator:
   0-9, *, #       the keypad (* or Backspace: back; # or Enter: confirm)
   o a d e l x     sensor switches: occlusion, air in line, door open, end of travel,
                   battery low, battery depleted
+  s n v           the breathing the monitor reads: lower SpO2, no breath, breathe normally
+  m               unplug or plug in the respiratory monitor's cable
   t               time speed (1x, 10x, 60x, 600x)
   r               a pharmacy (Rx) file arrives for the demo prescription
   p               program the demo prescription (simulator shortcut)
