@@ -332,6 +332,10 @@ def _describe(w: Wiring) -> Iterator[str]:
             yield f"  - {problem}"
     else:
         yield "pca run: self test passed"
+    if w.monitor is not None:
+        state = "connected" if w.monitor.connected else \
+            f"not connected ({w.monitor.last_error or 'opening'}), retrying"
+        yield f"pca run: respiratory monitor on {w.monitor.port}: {state}"
 
 
 def main(args: Any) -> int:

@@ -143,3 +143,22 @@ def test_the_timer_advances_virtual_time_by_real_time_x_speed(tmp_path: Path) ->
         assert "(+00:03:00)" in sim.widget("status")
 
     run_sim(tmp_path / "sim.db", body)
+
+
+def test_sr13_breathing_keys_pause_the_pump_on_screen(tmp_path: Path) -> None:
+    async def body(sim: SimPilot) -> None:
+        await sim.program_and_start()
+        assert "monitor SpO2 97 EtCO2 38 RR 14 HR 72" in sim.widget("lines")
+        await sim.press("n")  # stop breathing
+        assert "RR 0" in sim.widget("lines")
+        await sim.wait(31)
+        assert sim.events("alarm_raised", alarm="rr_low")
+        assert "rr_low" in sim.widget("alarms") and "RESP LOW" in sim.screen
+        await sim.press("space")
+        assert "breathing monitor 1" in sim.widget("therapy")
+        await sim.press("m")
+        assert "UNPLUGGED" in sim.widget("lines")
+        await sim.press("s")
+        assert "SpO2 falls to 94" in sim.widget("status")
+
+    run_sim(tmp_path / "sim.db", body)
