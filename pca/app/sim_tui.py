@@ -247,7 +247,7 @@ def _lamps(view: View) -> Text:
         text.append(f"\nSILENCED {left // 60}:{left % 60:02d} left; the lamp still flashes",
                     style="bold yellow")
     elif prio is None:
-        text.append("\nno alarm: green lamp steady")
+        text.append("\nno alarm: green lamp steady (a blink answers a press)")
     else:
         burst, lamp = BURSTS[prio], LAMPS[prio]
         period = burst.period_ns or burst.burst_ns

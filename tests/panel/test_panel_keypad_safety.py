@@ -143,6 +143,19 @@ def test_sr6_each_therapy_change_has_a_confirmation_naming_it_and_no_digit_confi
     assert rig.events(event)[-1]["seq"] > max(seq for _, seq in before)
 
 
+def test_a_pin_typed_over_the_silenced_message_is_not_cut_short(running: PanelRig) -> None:
+    """Silence from the locked screen, then the PIN at once: the digit that ends the message
+    is the PIN's first, not swallowed (which made a counted wrong PIN)."""
+    running.keys("*")
+    running.put(Sensor("occlusion", True))
+    running.keys("*")
+    assert running.screen.startswith("Alarm silenced")
+    running.unlock()
+    assert running.pump.session_open()
+    assert [e["outcome"] for e in running.events("auth")][-1] == "ok"
+    assert all(e["outcome"] == "ok" for e in running.events("auth"))
+
+
 # ---- # alone on the locked screen ------------------------------------------------------------
 def test_hash_alone_opens_an_admin_entry_that_says_what_it_is(rig: PanelRig) -> None:
     rig.keys("#")

@@ -114,10 +114,16 @@ class FrontPanel:
         self._now = now_ns
         self._expire(now_ns)
         self._last_key_ns = now_ns
+        screen = self.screen
         if self._stray(key):
             self._ignore(key)
         else:
-            self.screen.key(key)
+            screen.key(key)
+            if not self.unlocked and isinstance(screen, Message) and key.isdigit() and \
+                    isinstance(self.screen, Home):
+                # Locked, a digit that ends a message ("Alarm silenced") is the PIN's first:
+                # swallowing it would turn the clinician's PIN into a counted wrong one.
+                self.screen.key(key)
         if not key.isdigit():
             self._slipped = False
         if self.unlocked and self.host.session_open():
