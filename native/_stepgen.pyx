@@ -57,7 +57,7 @@ cdef extern from "stepgen.h" nogil:
         int running
         int64_t cpu_ns
         int64_t spin_ns
-        int64_t wake_p99_ns
+        int64_t wake_p995_ns
         uint64_t wake_samples
         uint64_t wakeups
         int tid
@@ -173,7 +173,7 @@ cdef class Generator:
                   uint64_t budget_steps, int64_t budget_window_ns,
                   int64_t deadman_ns=1_000_000_000, int64_t late_fault_ns=500_000_000,
                   int64_t step_high_ns=2_500, int64_t dir_setup_ns=1_500,
-                  int64_t spin_window_ns=300_000, bint spin_auto=True,
+                  int64_t spin_window_ns=1_000_000, bint spin_auto=True,
                   int spin_duty_permille=35, int64_t nap_ns=0,
                   int rt_priority=50, bint lock_memory=True,
                   size_t ring_capacity=1 << 20,
@@ -283,7 +283,7 @@ cdef class Generator:
             "sched": SCHED_NAMES.get(st.sched, "unknown"),
             "memory_locked": bool(st.memory_locked), "max_late_ns": st.max_late_ns,
             "caught_up_steps": st.caught_up_steps, "running": bool(st.running),
-            "cpu_ns": st.cpu_ns, "spin_ns": st.spin_ns, "wake_p99_ns": st.wake_p99_ns,
+            "cpu_ns": st.cpu_ns, "spin_ns": st.spin_ns, "wake_p995_ns": st.wake_p995_ns,
             "wake_samples": st.wake_samples, "wakeups": st.wakeups, "tid": st.tid,
         }
 

@@ -69,7 +69,7 @@ typedef unsigned __int128 u128;
 enum {
     P_COUNT, P_LIMIT, P_NUM, P_DEN, P_T0, P_BASE, P_MOVING, P_ENABLED, P_DIR, P_FAULT,
     P_FAULT_AT, P_SCHED, P_LOCKED, P_MAX_LATE, P_CAUGHT_UP, P_RUNNING, P_FINAL_CPU, P_SPIN,
-    P_WAKE_P99, P_WAKE_SAMPLES, P_WAKEUPS, P_TID, P_NFIELDS
+    P_WAKE_P995, P_WAKE_SAMPLES, P_WAKEUPS, P_TID, P_NFIELDS
 };
 #define TEXT_WORDS (TEXT_LEN / 8)
 
@@ -154,7 +154,7 @@ typedef struct rt_state {
     uint32_t lat_hist[LAT_BUCKETS + 1];
     uint32_t lat_n, lat_i, lat_since;
     uint64_t lat_total;
-    int64_t wake_p99_ns;
+    int64_t wake_p995_ns;
     snapshot scratch;
 } rt_state;
 
@@ -219,7 +219,7 @@ void sg_timing_default(sg_timing *t)
     memset(t, 0, sizeof(*t));
     t->step_high_ns = 2500;
     t->dir_setup_ns = 1500;
-    t->spin_window_ns = 300 * 1000;
+    t->spin_window_ns = 1000 * 1000; /* the duty cap binds first from 35 steps/s up */
     t->spin_auto = 1;
     t->spin_duty_permille = 35; /* 135 us at 258 steps/s: about 3.5 % of a core */
     t->nap_ns = 0;
@@ -268,7 +268,7 @@ static void publish(sg_gen *g)
     s->f[P_MAX_LATE] = (uint64_t)r->max_late_ns;
     s->f[P_CAUGHT_UP] = r->caught_up;
     s->f[P_SPIN] = (uint64_t)r->spin_used_ns;
-    s->f[P_WAKE_P99] = (uint64_t)r->wake_p99_ns;
+    s->f[P_WAKE_P995] = (uint64_t)r->wake_p995_ns;
     s->f[P_WAKE_SAMPLES] = r->lat_total;
     s->f[P_WAKEUPS] = r->wakeups;
     s->f[P_TID] = (uint64_t)r->tid;
@@ -336,15 +336,16 @@ static void record_wake_latency(sg_gen *g, int64_t late_ns)
     r->lat_i = (r->lat_i + 1) % LAT_WINDOW;
     r->lat_total++;
     /* Recomputed when the window first has enough samples, then every 16. */
-    if (r->lat_n < LAT_MIN_SAMPLES || (r->wake_p99_ns > 0 && ++r->lat_since < 16))
+    if (r->lat_n < LAT_MIN_SAMPLES || (r->wake_p995_ns > 0 && ++r->lat_since < 16))
         return;
     r->lat_since = 0;
-    /* p99: the upper edge of the bucket where more than 1 % of the window lies above. */
-    uint32_t above = 0, allowed = r->lat_n / 100;
+    /* p99.5: the upper edge of the bucket where more than 0.5 % of the window lies above
+     * (0.5 % rather than 1 % so the estimate's own noise rarely leaves the p99 uncovered). */
+    uint32_t above = 0, allowed = r->lat_n / 200;
     for (int i = LAT_BUCKETS; i >= 0; i--) {
         above += r->lat_hist[i];
         if (above > allowed) {
-            r->wake_p99_ns = (int64_t)(i + 1) * LAT_BUCKET_NS;
+            r->wake_p995_ns = (int64_t)(i + 1) * LAT_BUCKET_NS;
             break;
         }
     }
@@ -357,8 +358,8 @@ static int64_t spin_for(const sg_gen *g)
     int64_t spin = g->tim.spin_window_ns;
     if (!g->tim.spin_auto)
         return spin;
-    if (r->wake_p99_ns > 0 && r->wake_p99_ns + SPIN_MARGIN_NS < spin)
-        spin = r->wake_p99_ns + SPIN_MARGIN_NS;
+    if (r->wake_p995_ns > 0 && r->wake_p995_ns + SPIN_MARGIN_NS < spin)
+        spin = r->wake_p995_ns + SPIN_MARGIN_NS;
     u128 duty = (u128)r->den * (u128)NS_PER_S * (u128)g->tim.spin_duty_permille /
                 ((u128)r->num * 1000u);
     if (duty < (u128)spin)
@@ -923,7 +924,7 @@ void sg_get_status(sg_gen *g, sg_status *st)
     st->running = (int)s.f[P_RUNNING];
     st->cpu_ns = (int64_t)s.f[P_FINAL_CPU];
     st->spin_ns = (int64_t)s.f[P_SPIN];
-    st->wake_p99_ns = (int64_t)s.f[P_WAKE_P99];
+    st->wake_p995_ns = (int64_t)s.f[P_WAKE_P995];
     st->wake_samples = s.f[P_WAKE_SAMPLES];
     st->wakeups = atomic_load_explicit(&g->wakeups, memory_order_relaxed);
     st->tid = (int)s.f[P_TID];

@@ -70,7 +70,7 @@ typedef struct sg_timing {
     int64_t step_high_ns;       /* STEP pulse width, >= 2000 (A4988, DRV8825, TMC2209) */
     int64_t dir_setup_ns;       /* DIR and ENABLE settled before a STEP rising edge, >= 1000 */
     int64_t spin_window_ns;     /* spin before an edge instead of sleeping: at most this long */
-    /* 1: the spin is the p99 of the pulse thread's own measured wake-up latency (last 1024
+    /* 1: the spin is the p99.5 of the pulse thread's own measured wake-up latency (last 1024
      * timed wake-ups) plus a margin, at most spin_window_ns and at most spin_duty_permille
      * of the step period (the CPU it costs); 0: always spin_window_ns. */
     int spin_auto;
@@ -114,7 +114,7 @@ typedef struct sg_status {
     int running;                /* the pulse thread is alive */
     int64_t cpu_ns;             /* CPU time the pulse thread used */
     int64_t spin_ns;            /* spin window used for the last planned edge */
-    int64_t wake_p99_ns;        /* p99 of the measured wake-up latency (0: too few samples) */
+    int64_t wake_p995_ns;       /* p99.5 of the measured wake-up latency (0: too few samples) */
     uint64_t wake_samples;      /* timed wake-ups measured so far */
     uint64_t wakeups;           /* times the pulse thread returned from a sleep */
     int tid;                    /* kernel thread id of the pulse thread (for /proc) */

@@ -53,7 +53,7 @@ class SafetyLimits:
 class PulseTiming:
     """Edge timing: driver minimums (A4988, DRV8825, TMC2209) and how the thread waits.
 
-    With `spin_auto` the thread spins before each edge for the p99 of its own measured
+    With `spin_auto` the thread spins before each edge for the p99.5 of its own measured
     wake-up latency plus a margin, at most `spin_window_ns` and at most
     `spin_duty_permille` of the step period (the CPU the spin costs); else always
     `spin_window_ns`.
@@ -61,7 +61,7 @@ class PulseTiming:
 
     step_high_ns: int = 2_500
     dir_setup_ns: int = 1_500
-    spin_window_ns: int = 300_000
+    spin_window_ns: int = 1_000_000
     spin_auto: bool = True
     spin_duty_permille: int = 35
     nap_ns: int = 0
