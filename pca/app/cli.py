@@ -16,6 +16,7 @@ DELEGATED: dict[tuple[str, ...], str] = {
     ("bench", "log"): "pca.app.bench",
     ("bench", "scenario"): "pca.app.bench",
     ("bench", "monitor"): "pca.app.bench_monitor",
+    ("bench", "power"): "pca.app.bench_power",
     ("hw", "selftest"): "pca.app.hw_selftest",
     ("bench", "report"): "pca.app.bench_report",
     ("report",): "pca.app.report",

@@ -1,6 +1,7 @@
 """`pca run`: the pump daemon — power-on self test, then the real-time control loop.
 
-One thread ticks the controller every `tick_ms`; gpiozero inputs arrive on the
+The control loop (pca.app.sleeploop) ticks the controller on inputs and deadlines
+(ControlLoop, every `tick_ms`, is the fixed-tick variant); gpiozero inputs arrive on the
 controller's queue from the input poller thread; the native pulse thread makes
 the steps. systemd hears READY=1 after the self test, WATCHDOG=1 only from a
 healthy control loop, STATUS= with the pump state and STOPPING=1 on shutdown.
@@ -78,6 +79,7 @@ class Wiring:
     motor: Any = None
     log: Any = None
     monitor: Any = None  # the respiratory monitor's reader (pca.hw.nonin), or None
+    panel: Any = None  # with --sim: the MockPanel that presses buttons (pca bench power)
 
 
 def _library(cfg: Config, problems: list[str]) -> DrugLibrary:
@@ -137,10 +139,11 @@ def wire(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None 
     sink = _Sink()
     hardware = None
     pinmap = None
+    panel = None
     try:
         pinmap = load_pinmap(pinout or cfg.pinout)
         if sim:
-            hardware, _panel = build_simulated(pinmap, sink)
+            hardware, panel = build_simulated(pinmap, sink)
         else:
             factory = make_pin_factory(cfg.pin_factory)
             hardware = Hardware(pinmap, sink, pin_factory=factory)
@@ -190,7 +193,7 @@ def wire(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None 
     sink.target = pump
     for item in sink.early:
         pump.put(item)
-    return Wiring(pump, problems, stack, hardware, motor, log, monitor)
+    return Wiring(pump, problems, stack, hardware, motor, log, monitor, panel)
 
 
 def _open_monitor(cfg: Config) -> tuple[Any, str | None]:
@@ -289,14 +292,18 @@ class ControlLoop:
 
 
 def run(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None = None,
-        ready_file: Path | None = None) -> int:
+        ready_file: Path | None = None, fixed_tick: bool = False) -> int:
     notifier = Notifier()
     wiring = wire(cfg, sim=sim, db=db, pinout=pinout)
     from pca.app.rx import RxWatcher
 
     spool = Path("rx-pending") if sim else cfg.rx_spool
     watcher = RxWatcher([spool, *cfg.rx_watch], consume=[spool])
-    loop = ControlLoop(wiring, cfg.tick_ms, notifier, watcher)
+    from pca.app.sleeploop import SleepingLoop
+
+    loop: ControlLoop | SleepingLoop = (ControlLoop(wiring, cfg.tick_ms, notifier, watcher)
+                                        if fixed_tick else
+                                        SleepingLoop(wiring, cfg.tick_ms, notifier, watcher))
 
     def on_term(signum: int, frame: FrameType | None) -> None:
         loop.stop.set()
@@ -307,7 +314,7 @@ def run(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None =
         signal.signal(signal.SIGUSR1, lambda s, f: loop.hang.set())
     with wiring.stack:
         if wiring.hardware is not None:
-            wiring.hardware.start()
+            wiring.hardware.start(sleep_at_rest=not fixed_tick)
         if wiring.monitor is not None:
             wiring.monitor.start()
         for line in _describe(wiring):

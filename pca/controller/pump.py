@@ -119,6 +119,7 @@ class Pump:
         self.journal.on_failed = self._log_failed
         self.journal.on_restored = self.conditions.log_restored
         self.inputs: queue.SimpleQueue[Input] = queue.SimpleQueue()
+        self.on_input: Callable[[], None] | None = None  # wakes a sleeping control loop
         self.rx: Prescription | None = None
         states = [{"name": name, "on_enter": "_on_enter", "on_exit": "_on_exit"}
                   for name in STATES]
@@ -140,6 +141,8 @@ class Pump:
     def put(self, item: Input) -> None:
         """Thread-safe: any thread may hand the pump an input."""
         self.inputs.put(item)
+        if self.on_input is not None:
+            self.on_input()
 
     def tick(self) -> None:
         """One pass of the control loop: inputs, motor, conditions, annunciation, log."""

@@ -44,6 +44,12 @@ class CordButton(PolledInput):
         return self._debounce.state
 
     @property
+    def at_rest(self) -> bool:
+        """Released and settled: the next change arrives as an edge (held, the stuck timer
+        needs sampling)."""
+        return self._debounce.settled and not self._debounce.state
+
+    @property
     def stuck(self) -> bool:
         return self._stuck
 

@@ -36,6 +36,11 @@ class Debouncer(Generic[T]):
         """When the current run of identical samples began."""
         return self._sample_since_ns
 
+    @property
+    def settled(self) -> bool:
+        """The last sample is the committed state: nothing is waiting for its hold time."""
+        return self._sampled and self._sample == self.state
+
     def update(self, sample: T, now_ns: int) -> bool:
         """Feed one sample; True when the committed state changed."""
         if not self._sampled or sample != self._sample:

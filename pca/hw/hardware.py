@@ -80,11 +80,33 @@ class Hardware:
             sensor.poll(now_ns)
         self.battery.poll(now_ns)
 
-    def start(self, clock: Callable[[], int] = time.monotonic_ns) -> InputPoller:
-        """Start the input thread; returns it so a watchdog can ask `healthy(now_ns)`."""
+    def at_rest(self) -> bool:
+        """Every input settled: the next change will arrive as an edge."""
+        return (self.button.at_rest and self.keypad.at_rest
+                and all(s.at_rest for s in self.sensors.values())
+                and all(line.at_rest for line in self.battery.lines))
+
+    def start(self, clock: Callable[[], int] = time.monotonic_ns, *,
+              sleep_at_rest: bool = True, idle_period_ns: int = 1000 * MS) -> InputPoller:
+        """Start the input thread; returns it so a watchdog can ask `healthy(now_ns)`.
+
+        With `sleep_at_rest` (production) every line's edges wake the thread, which
+        samples every `poll_period_ns` only while something is changing and once every
+        `idle_period_ns` otherwise; without it, it samples at the fixed period (the
+        baseline `pca bench power` measures against)."""
         if self._poller is not None:
             raise RuntimeError("hardware input thread already running")
-        self._poller = InputPoller(self.poll, period_ns=self._poll_period_ns, clock=clock)
+        self._poller = InputPoller(self.poll, period_ns=self._poll_period_ns, clock=clock,
+                                   at_rest=self.at_rest if sleep_at_rest else None,
+                                   idle_period_ns=max(idle_period_ns, self._poll_period_ns))
+        if sleep_at_rest:
+            kick = self._poller.kick
+            self.button.watch_edges(kick)
+            self.keypad.watch_edges(kick)
+            for sensor in self.sensors.values():
+                sensor.watch_edges(kick)
+            for line in self.battery.lines:
+                line.watch_edges(kick)
         self._poller.start()
         return self._poller
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from gpiozero import GPIODevice, InputDevice
@@ -63,6 +63,11 @@ class MatrixKeypad:
       until every key has been released, so no rollover either;
     - a key held when scanning starts is ignored until released.
     Key values are never logged (a PIN is typed here).
+
+    Between scans every row is driven low ("parked"), so any key pressed pulls its
+    column low: with `watch_edges(kick)` that edge wakes a sleeping input thread, and
+    nothing need scan the matrix while no key is down. Edges made by the scan itself are
+    ignored.
     """
 
     def __init__(self, rows: Sequence[int], cols: Sequence[int], sink: Sink, *,
@@ -74,6 +79,8 @@ class MatrixKeypad:
         self._layout = layout
         self._debounce: Debouncer[Hashable] = Debouncer(debounce_ns)
         self._armed = False  # set once all keys have been seen released
+        self._scanning = False
+        self._parked = False
         self.rows: list[MatrixRow] = []
         self.cols: list[InputDevice] = []
         try:
@@ -90,17 +97,47 @@ class MatrixKeypad:
         """All keys have been seen released for the debounce time (ready for the next key)."""
         return self._debounce.state == IDLE
 
+    @property
+    def at_rest(self) -> bool:
+        """The last frame is the committed state (no key, or a key already handled)."""
+        return self._debounce.settled
+
+    def watch_edges(self, kick: Callable[[], None]) -> None:
+        """Park the rows low and call `kick` on a column edge that no scan made."""
+        def on_edge(ticks: Any, state: Any) -> None:
+            if not self._scanning:
+                kick()
+
+        self._edge_hook = on_edge
+        for col in self.cols:
+            col.pin.edges = "both"
+            col.pin.when_changed = on_edge
+        self._park()
+
+    def _park(self) -> None:
+        for row in self.rows:
+            row.select()
+        self._parked = True
+
     def read_frame(self) -> frozenset[tuple[int, int]]:
         """(row, col) of every closed contact, ghosts included, in one pass."""
         hits = set()
-        for r, row in enumerate(self.rows):
-            row.select()
-            try:
-                for c, col in enumerate(self.cols):
-                    if col.is_active:
-                        hits.add((r, c))
-            finally:
+        self._scanning = True
+        try:
+            for row in self.rows:
                 row.release()
+            for r, row in enumerate(self.rows):
+                row.select()
+                try:
+                    for c, col in enumerate(self.cols):
+                        if col.is_active:
+                            hits.add((r, c))
+                finally:
+                    row.release()
+            if self._parked:
+                self._park()
+        finally:
+            self._scanning = False
         return frozenset(hits)
 
     def scan(self, now_ns: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from gpiozero import InputDevice
@@ -24,6 +25,7 @@ class PolledInput(InputDevice):  # type: ignore[misc]  # gpiozero is untyped
                  pin_factory: Any) -> None:
         if pull not in ("up", "down", "none"):
             raise ValueError(f"pull must be 'up', 'down' or 'none', got {pull!r}")
+        self._edge_hook: Callable[[Any, Any], None] | None = None
         super().__init__(pin, pull_up=None, active_state=active_high, pin_factory=pin_factory)
         try:
             if pull != "none":
@@ -31,6 +33,25 @@ class PolledInput(InputDevice):  # type: ignore[misc]  # gpiozero is untyped
         except Exception:
             self.close()
             raise
+
+    def watch_edges(self, kick: Callable[[], None]) -> None:
+        """Call `kick` (from gpiozero's callback thread) on every edge of this line, so an
+        input thread that sleeps while everything is at rest samples again at once."""
+        previous = self.pin.when_changed
+        self.pin.edges = "both"
+
+        def on_edge(ticks: Any, state: Any) -> None:
+            if previous is not None:
+                previous(ticks, state)
+            kick()
+
+        self._edge_hook = on_edge  # gpiozero may keep only a weak reference
+        self.pin.when_changed = on_edge
+
+    @property
+    def at_rest(self) -> bool:
+        """Nothing is pending that needs the next sample soon (subclasses refine it)."""
+        return True
 
     @property
     def gpio(self) -> int:

@@ -68,6 +68,11 @@ class SensorInput(PolledInput):
         """The reported (debounced) state."""
         return bool(self._debounce.state)
 
+    @property
+    def at_rest(self) -> bool:
+        """No level is waiting for its hold time and no latched pulse is unread."""
+        return self._debounce.settled and not self._latched
+
     def _edge(self, ticks: Any, state: Any) -> None:
         # Runs on gpiozero's callback thread; poll() picks it up.
         if bool(state) == self._active_high:
