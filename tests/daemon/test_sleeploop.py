@@ -184,7 +184,7 @@ def test_the_loop_sleeps_between_deadlines_at_basal() -> None:
 
 
 def test_a_put_from_another_thread_wakes_the_real_loop_at_once() -> None:
-    pump, clock, _log = _pump()
+    pump, _clock, _log = _pump()
     wiring = type("W", (), {"pump": pump, "monitor": None})()
     loop = SleepingLoop(wiring, 50, Notifier(address=""))
     pump.tick()
