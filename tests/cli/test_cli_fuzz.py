@@ -2,10 +2,9 @@
 `pca log`, `pca report`, `pca rx`, `pca pin` and `pca run --config`.
 
 Every case must end with exit 2 (bad input; a 70 is an internal error, a bug), exactly one
-line on stderr, no traceback, nothing on stdout but what the command printed before it found
-the problem, and no file created or changed. The cases are generated from a seed, so a
-failure names a case that reproduces. They run in-process through `pca.app.cli.main`, the
-console script's entry point, so the whole set takes seconds."""
+line on stderr, no traceback, and no file created or changed in its folder. The cases are
+generated from a seed, so a failure names a case that reproduces. They run in-process through
+`pca.app.cli.main`, the console script's entry point, so the whole set takes seconds."""
 
 from __future__ import annotations
 
