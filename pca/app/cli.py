@@ -186,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(args) > 1 and args[0] in ("log", "bench", "hw", "rx", "pin") \
                 and not args[1].startswith("-"):
             words.append(args[1])
-    return guarded(" ".join(words), lambda: _dispatch(args))
+    return guarded(" ".join(words), lambda: _dispatch(args), daemon=words[1:] == ["run"])
 
 
 if __name__ == "__main__":

@@ -95,8 +95,10 @@ def _quiet_stdout() -> None:
         pass  # stdout is not a file (a test's capture): nothing buffered at exit
 
 
-def guarded(prog: str, command: Callable[[], int]) -> int:
-    """Run a command; turn what escapes it into one line and an exit status."""
+def guarded(prog: str, command: Callable[[], int], *, daemon: bool = False) -> int:
+    """Run a command; turn what escapes it into one line and an exit status. For the daemon
+    (`daemon=True`) an internal error keeps its traceback: the journal is where an operator
+    reads it, and nobody can run a pump again just to see it."""
     try:
         code = command()
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
@@ -112,7 +114,7 @@ def guarded(prog: str, command: Callable[[], int]) -> int:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except Exception as err:
-        if os.environ.get(DEBUG_ENV):
+        if daemon or os.environ.get(DEBUG_ENV):
             raise
         text = str(err).splitlines()[0] if str(err) else ""
         print(f"{prog}: internal error ({type(err).__name__}{': ' + text if text else ''}); "

@@ -203,6 +203,9 @@ def test_an_unexpected_error_is_one_line_exit_70_and_says_it_is_a_bug(
     monkeypatch.setenv("PCA_DEBUG", "1")
     with pytest.raises(KeyError):
         guarded("pca x", broken)
+    monkeypatch.delenv("PCA_DEBUG")
+    with pytest.raises(KeyError):  # the daemon's journal keeps the traceback
+        guarded("pca run", broken, daemon=True)
 
 
 def _console(*argv: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
