@@ -32,6 +32,8 @@ PRIORITY: dict[str, Priority] = {
     "dose_limit_reached": "medium",
     "delivery_interrupted": "medium",
     "button_stuck": "low",
+    # The fuel gauge says the pack will not last to the end of the syringe (issue 16).
+    "battery_short": "low",
 }
 # Stay active after their condition goes, until a clinician clears them.
 LATCHING = frozenset({"occlusion", "air_in_line", "reservoir_empty", "battery_depleted",

@@ -168,3 +168,27 @@ class RespiratoryMonitor(Protocol):
     """
 
     def poll(self, now_ns: int) -> Sequence[VitalsReading]: ...
+
+
+@dataclass(frozen=True)
+class PowerReading:
+    """One reading of the fuel gauge (the UPS board's INA219, or the simulated pack).
+
+    `mains`: external power is present (the pack is charging or idle); `power_w`: what
+    the pump draws from the pack now (0 on mains); `soc_pct`: state of charge 0..100;
+    `remaining_wh`: energy left above the board's cut-off.
+    """
+
+    t_ns: int
+    mains: bool
+    voltage_v: float
+    power_w: float
+    soc_pct: float
+    remaining_wh: float
+
+
+class FuelGauge(Protocol):
+    """The battery's state, read by the control loop (`read` never blocks for long: one
+    I2C transaction). None when no reading could be taken."""
+
+    def read(self, now_ns: int) -> PowerReading | None: ...

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any
 
 from transitions import EventData, Machine
@@ -22,6 +23,7 @@ from transitions import EventData, Machine
 from pca.controller import commands, patient, view
 from pca.controller.alarms import AlarmSet
 from pca.controller.auth import PinService, Role
+from pca.controller.battery import BatteryWatch
 from pca.controller.conditions import Conditions
 from pca.controller.delivery import DeliveryEngine, Segment
 from pca.controller.desk import Desk
@@ -45,6 +47,7 @@ from pca.controller.ports import (
     Credentials,
     Display,
     EventLog,
+    FuelGauge,
     Motor,
     RespiratoryMonitor,
 )
@@ -94,7 +97,8 @@ class Pump:
     def __init__(self, *, motor: Motor, annunciator: Annunciator, log: EventLog, clock: Clock,
                  library: DrugLibrary, profile: PumpProfile, credentials: Credentials,
                  display: Display | None = None, pepper: bytes | None = None,
-                 monitor: RespiratoryMonitor | None = None) -> None:
+                 monitor: RespiratoryMonitor | None = None,
+                 gauge: FuelGauge | None = None) -> None:
         self.annunciator = annunciator
         self.log = log
         self.clock = clock
@@ -110,6 +114,9 @@ class Pump:
         # SR-13: the respiratory monitor's readings become vitals events and alarms.
         self.respiratory = RespiratoryInterlock(monitor, self.alarms, self.journal.emit,
                                                 self.conditions.condition)
+        # The fuel gauge: state of charge, time remaining, the end-of-syringe warning.
+        self.battery = BatteryWatch(gauge, self.journal.emit, self.conditions.condition,
+                                    self._syringe_lasts_s)
         self.sessions = Sessions(credentials, pepper, self.time, self.journal)
         self.intake = Intake(library, profile, self.journal, self.sessions)
         self.desk = Desk(self.sessions, self.intake, self._handle, self.panel_view)
@@ -153,6 +160,7 @@ class Pump:
         self._service_motor(now)  # a dose that has just ended is over before inputs
         # Readings before inputs: a clinician's clear in this tick sees the latest values.
         self.respiratory.tick(now, self.time.offset_ns)
+        self.battery.tick(now - self.time.offset_ns)
         while True:
             try:
                 item = self.inputs.get_nowait()
@@ -211,6 +219,16 @@ class Pump:
         if self.alarms.has_high():
             self._fault_now()
         self.sessions.expire(now)
+
+    def _syringe_lasts_s(self) -> float | None:
+        """How long the syringe lasts at the current delivery (None: not delivering)."""
+        if self.state not in DELIVERING:
+            return None
+        snap = self.snapshot()
+        if snap.rate_ml_h <= 0:
+            return None
+        left_ml = float(Fraction(snap.reservoir_steps) / self.profile.steps_per_ml)
+        return max(0.0, left_ml) / snap.rate_ml_h * 3600.0
 
     def _fault_now(self) -> None:
         """SR-4: a high-priority alarm stops delivery within this tick, mid-move."""
