@@ -94,6 +94,19 @@ def test_sr6_a_digit_swallowed_by_a_message_never_confirms_the_next_screen(
     assert running.last("dose_started")["source"] == "loading"
 
 
+def test_sr6_a_pin_longer_than_an_amount_typed_into_the_bolus_entry_gives_nothing(
+        running: PanelRig) -> None:
+    """2 opens the bolus amount (5 digits at most): the PIN 4829163 typed after it is not an
+    amount, and its # answers nothing; an amount typed properly still works."""
+    before = therapy_events(running)
+    running.keys("2" + "4829163#")
+    assert running.screen.startswith("ALREADY UNLOCKED")
+    assert therapy_events(running) == before
+    running.wait(5)
+    running.keys("2150#")
+    assert running.screen.startswith("GIVE BOLUS?")
+
+
 # ---- every therapy change is confirmed by # on a screen naming it ----------------------------
 def confirm_screen(rig: PanelRig, keys: str, title: str) -> str:
     rig.keys(keys)

@@ -17,7 +17,8 @@ No stray sequence changes therapy: every change of therapy waits on a Confirm
 screen that names it and its values, and only `#` confirms it. In an open
 session a key that answers nothing on a guarded screen is a stray key: a digit
 on a confirmation, on a page or a menu without that item; a `#` on a
-confirmation or a menu after a digit that a message swallowed. The panel then
+confirmation or a menu after a digit that a message swallowed, or on an amount
+entry after more digits than it holds (a PIN typed there). The panel then
 says ALREADY UNLOCKED, swallows the rest of the digits and does nothing. So the
 PIN typed again into the menu (`1234#`: 1 is Start) opens the Start
 confirmation and then only says so.
@@ -197,7 +198,7 @@ class FrontPanel:
                 return True
             self._slipped = True  # swallowed (a message any key dismisses): not an answer
             return False
-        return key == "#" and self._slipped and screen.strict
+        return key == "#" and ((self._slipped and screen.strict) or screen.overflowed())
 
     def _ignore(self, key: str) -> None:
         if key == "#":

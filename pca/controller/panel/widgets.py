@@ -62,6 +62,10 @@ class Screen:
         """Whether this digit means something here (typed data or a choice)."""
         return True
 
+    def overflowed(self) -> bool:
+        """More digits were typed here than it holds: its `#` answers nothing."""
+        return False
+
     def render(self, now_ns: int) -> list[str]:
         raise NotImplementedError
 
@@ -330,6 +334,7 @@ class NumberEntry(Screen):
         self.max_digits = max_digits
         self.typed = ""
         self.message = ""
+        self._overflow = False
 
     @property
     def value(self) -> Fraction:
@@ -337,6 +342,9 @@ class NumberEntry(Screen):
 
     def takes(self, key: str) -> bool:
         return len(self.typed) < self.max_digits
+
+    def overflowed(self) -> bool:
+        return self._overflow
 
     def render(self, now_ns: int) -> list[str]:
         shown = f"{float(self.value):.{self.places}f}" if self.typed else T.NUMBER_EMPTY
@@ -359,7 +367,10 @@ class NumberEntry(Screen):
             if self.typed or key != "0":
                 self.typed += key
             self.message = ""
+        elif key.isdigit():
+            self._overflow = True  # a PIN typed into the amount, most likely
 
     def refuse(self, message: str) -> None:
         self.typed = ""
         self.message = message
+        self._overflow = False
