@@ -52,7 +52,7 @@ def test_every_example_runs_and_prints_a_summary(path: Path, tmp_path: Path) -> 
      "is before the step above it"),
     ('[[step]]\nat = "1m"\ndo = "press"\ncolour = "red"', "unknown field colour"),
     ('[[step]]\nat = "1m"\ndo = "keys"\nkeys = "12a#"', "must be keypad keys"),
-    ("[pump]\nbolus_rate_ml_h = -5", "bolus_rate_ml_h = -5 must be > 0"),
+    ("[pump]\nbolus_rate_ml_h = -5", "bolus_rate_ml_h = -5 must be a number 1 to 600"),
 ])
 def test_invalid_scenario_exits_2_with_one_line_naming_the_problem(
         tmp_path: Path, body: str, words: str) -> None:
@@ -71,7 +71,7 @@ def test_malformed_prescription_is_a_scenario_error(tmp_path: Path) -> None:
     path.write_text(HEADER + MORPHINE.replace("pca_dose = 1.0", 'pca_dose = "one"'))
     proc = cli("scenario", str(path))
     assert proc.returncode == 2
-    assert "pca_dose: 'one' is not a number" in proc.stderr
+    assert "pca_dose = 'one' must be a number" in proc.stderr
 
 
 def test_existing_database_is_never_overwritten(tmp_path: Path) -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from pca.controller.profile import PumpProfile
-from pca.therapy.units import exact
+from pca.therapy import bounds
+from pca.therapy.strict import Table, parse_toml
 
 DEFAULT_PATH = Path("/etc/pca/pca.toml")
 
@@ -62,37 +62,97 @@ class Config:
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
 
-TOP_KEYS = {"database", "pinout", "drug_library", "pin_factory", "tick_ms", "pump", "motor",
-            "pepper", "rx_spool", "rx_watch", "display", "monitor"}
+TOP_KEYS = ("database", "pinout", "drug_library", "pin_factory", "tick_ms", "pump", "motor",
+            "pepper", "rx_spool", "rx_watch", "display", "monitor")
+EXPANDERS = ("PCF8574", "MCP23008", "MCP23017")
+PATH_CHARS_MAX = 4096
+BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 
 
-def _monitor(raw: object, src: str) -> MonitorConfig:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{src}: [monitor] must be a table")
-    unknown = sorted(set(raw) - {"kind", "port", "baudrate"})
-    if unknown:
-        raise ConfigError(f"{src}: [monitor] unknown key(s) {', '.join(unknown)}")
-    kind = raw.get("kind", "none")
-    if kind not in MONITOR_KINDS:
-        raise ConfigError(f"{src}: monitor.kind = {kind!r} must be one of "
-                          f"{', '.join(MONITOR_KINDS)}")
-    port = raw.get("port", MonitorConfig.port)
-    if not isinstance(port, str) or not port:
-        raise ConfigError(f"{src}: monitor.port = {port!r} must be a device path")
-    baud = raw.get("baudrate", MonitorConfig.baudrate)
-    if isinstance(baud, bool) or not isinstance(baud, int) or baud <= 0:
-        raise ConfigError(f"{src}: monitor.baudrate = {baud!r} must be a whole number > 0")
-    return MonitorConfig(kind, port, baud)
+def _monitor(t: Table) -> MonitorConfig:
+    d = MonitorConfig()
+    baud = t.integer("baudrate", BAUDRATES[0], BAUDRATES[-1], default=d.baudrate)
+    if baud not in BAUDRATES:
+        t.fail("baudrate", baud, "one of " + ", ".join(map(str, BAUDRATES)))
+    monitor = MonitorConfig(
+        kind=t.text("kind", choices=MONITOR_KINDS, default=d.kind),
+        port=t.text("port", max_chars=PATH_CHARS_MAX, default=d.port),
+        baudrate=baud,
+    )
+    t.finish(("kind", "port", "baudrate"))
+    return monitor
 
 
-def _fraction(raw: dict[str, Any], key: str, src: str) -> Fraction:
-    try:
-        value = exact(raw[key], where=f"{src}: motor.{key}")
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
-    if value <= 0:
-        raise ConfigError(f"{src}: motor.{key} = {raw[key]!r} must be > 0")
-    return value
+def _path(t: Table, name: str) -> Path:
+    text = t.text(name, max_chars=PATH_CHARS_MAX)
+    if "\0" in text:
+        t.fail(name, text, "a path", "it holds a NUL character")
+    return Path(text)
+
+
+def _motor(t: Table) -> MotorConfig:
+    d = MotorConfig()
+    max_rate = t.maybe_number("max_rate_ml_h", 0, bounds.BOLUS_RATE_ML_H_MAX, unit="mL/h",
+                              lo_open=True)
+    motor = MotorConfig(
+        budget_ml=t.number("budget_ml", 0, bounds.MOTOR_BUDGET_ML_MAX, unit="mL", lo_open=True,
+                           default=d.budget_ml),
+        budget_window_s=t.integer("budget_window_s", 1, bounds.BUDGET_WINDOW_S_MAX, unit="s",
+                                  default=d.budget_window_s),
+        max_rate_ml_h=max_rate,
+    )
+    t.finish(("budget_ml", "budget_window_s", "max_rate_ml_h"))
+    return motor
+
+
+def _display_config(t: Table) -> DisplayConfig:
+    d = DisplayConfig()
+    display = DisplayConfig(
+        kind=t.text("kind", choices=("lcd", "sim", "none"), default=d.kind),
+        address=t.integer("address", 0x03, 0x77, default=d.address),  # 7-bit I2C addresses
+        port=t.integer("port", 0, 31, default=d.port),
+        expander=t.text("expander", choices=EXPANDERS, default=d.expander),
+    )
+    t.finish(("kind", "address", "port", "expander"))
+    return display
+
+
+def parse_config(data: bytes | str, src: str) -> Config:
+    """A pca.toml, strictly: size, UTF-8, exact types, physical bounds, no unknown key;
+    raises ConfigError with one line naming file, key, value and what is allowed."""
+    raw = parse_toml(data, src, max_bytes=bounds.CONFIG_BYTES_MAX, error=ConfigError)
+    t = Table(raw, src, ConfigError)
+    changes: dict[str, Any] = {}
+    for key in ("database", "pinout", "drug_library", "pepper", "rx_spool"):
+        if t.has(key):
+            changes[key] = _path(t, key)
+    if t.has("pin_factory"):
+        changes["pin_factory"] = t.text("pin_factory", choices=("lgpio", "rpigpio", "mock"))
+    changes["tick_ms"] = t.integer("tick_ms", 10, 100, unit="ms", default=Config.tick_ms)
+    if t.has("rx_watch"):
+        items = t.array("rx_watch", max_items=16)
+        watch = Table({f"rx_watch[{i}]": v for i, v in enumerate(items)}, src, ConfigError)
+        changes["rx_watch"] = tuple(_path(watch, f"rx_watch[{i}]") for i in range(len(items)))
+    display = t.table("display", required=False)
+    if display is not None:
+        display.where = f"{src}: [display]"
+        changes["display"] = _display_config(display)
+    pump = t.table("pump", required=False)
+    if pump is not None:
+        try:
+            changes["profile"] = PumpProfile.from_table(pump.raw, f"{src}: [pump]")
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+    monitor = t.table("monitor", required=False)
+    if monitor is not None:
+        monitor.where = f"{src}: [monitor]"
+        changes["monitor"] = _monitor(monitor)
+    motor = t.table("motor", required=False)
+    if motor is not None:
+        motor.where = f"{src}: [motor]"
+        changes["motor"] = _motor(motor)
+    t.finish(TOP_KEYS)
+    return replace(Config(source=src), **changes)
 
 
 def load_config(path: Path | None) -> Config:
@@ -101,72 +161,8 @@ def load_config(path: Path | None) -> Config:
         if not DEFAULT_PATH.exists():
             return Config()
         path = DEFAULT_PATH
-    src = str(path)
     try:
-        data = tomllib.loads(path.read_text("utf-8"))
+        data = path.read_bytes()
     except OSError as err:
-        raise ConfigError(f"{src}: cannot read: {err.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{src}: not valid TOML: {err}") from None
-    unknown = sorted(set(data) - TOP_KEYS)
-    if unknown:
-        raise ConfigError(f"{src}: unknown key(s) {', '.join(unknown)}")
-    cfg = Config(source=src)
-    changes: dict[str, Any] = {}
-    for key in ("database", "pinout", "drug_library", "pepper", "rx_spool"):
-        if key in data:
-            if not isinstance(data[key], str) or not data[key]:
-                raise ConfigError(f"{src}: {key} = {data[key]!r} must be a path")
-            changes[key] = Path(data[key])
-    if "pin_factory" in data:
-        if data["pin_factory"] not in ("lgpio", "rpigpio", "mock"):
-            raise ConfigError(f"{src}: pin_factory = {data['pin_factory']!r} must be lgpio, "
-                              "rpigpio or mock")
-        changes["pin_factory"] = data["pin_factory"]
-    if "tick_ms" in data:
-        tick = data["tick_ms"]
-        if isinstance(tick, bool) or not isinstance(tick, int) or not 10 <= tick <= 100:
-            raise ConfigError(f"{src}: tick_ms = {tick!r} must be a whole number 10..100")
-        changes["tick_ms"] = tick
-    if "rx_watch" in data:
-        watch = data["rx_watch"]
-        if not isinstance(watch, list) or not all(isinstance(w, str) and w for w in watch):
-            raise ConfigError(f"{src}: rx_watch = {watch!r} must be a list of paths")
-        changes["rx_watch"] = tuple(Path(w) for w in watch)
-    if "display" in data:
-        raw_display = data["display"]
-        unknown = sorted(set(raw_display) - {"kind", "address", "port", "expander"})
-        if unknown:
-            raise ConfigError(f"{src}: [display] unknown key(s) {', '.join(unknown)}")
-        if raw_display.get("kind", "lcd") not in ("lcd", "sim", "none"):
-            raise ConfigError(f"{src}: display.kind = {raw_display['kind']!r} must be lcd, sim "
-                              "or none")
-        for key in ("address", "port"):
-            value = raw_display.get(key, 0)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"{src}: display.{key} = {value!r} must be a whole number")
-        changes["display"] = replace(DisplayConfig(), **raw_display)
-    if "monitor" in data:
-        changes["monitor"] = _monitor(data["monitor"], src)
-    if "pump" in data:
-        try:
-            changes["profile"] = PumpProfile.from_table(data["pump"], f"{src}: [pump]")
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
-    if "motor" in data:
-        raw = data["motor"]
-        unknown = sorted(set(raw) - {"budget_ml", "budget_window_s", "max_rate_ml_h"})
-        if unknown:
-            raise ConfigError(f"{src}: [motor] unknown key(s) {', '.join(unknown)}")
-        motor = MotorConfig()
-        if "budget_ml" in raw:
-            motor = replace(motor, budget_ml=_fraction(raw, "budget_ml", src))
-        if "max_rate_ml_h" in raw:
-            motor = replace(motor, max_rate_ml_h=_fraction(raw, "max_rate_ml_h", src))
-        if "budget_window_s" in raw:
-            window = raw["budget_window_s"]
-            if isinstance(window, bool) or not isinstance(window, int) or window <= 0:
-                raise ConfigError(f"{src}: motor.budget_window_s = {window!r} must be > 0")
-            motor = replace(motor, budget_window_s=window)
-        changes["motor"] = motor
-    return replace(cfg, **changes)
+        raise ConfigError(f"{path}: cannot read: {err.strerror or err}") from None
+    return parse_config(data, str(path))

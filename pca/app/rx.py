@@ -20,7 +20,6 @@ import hashlib
 import os
 import sys
 import time
-import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -29,6 +28,7 @@ from typing import Any, TextIO
 
 from pca.controller.inputs import PendingLibrary, PendingPrescription
 from pca.controller.profile import PumpProfile
+from pca.therapy import bounds
 from pca.therapy.drugs import (
     DrugLibrary,
     LibraryError,
@@ -43,6 +43,7 @@ from pca.therapy.prescription import (
     parse_request,
     validate,
 )
+from pca.therapy.strict import Table, decode, key, parse_toml
 from pca.therapy.units import show
 
 DEFAULT_SPOOL = Path("/var/lib/pca/rx-pending")
@@ -64,16 +65,18 @@ class RxFile:
     rx_id: str
 
 
-def parse_rx_text(text: str, source: str) -> RxFile:
-    """The shape of a prescription file (not its values: see `check`)."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise RxFileError(f"{source}: not valid TOML: {err}") from None
+def parse_rx_text(text: str | bytes, source: str) -> RxFile:
+    """The shape of a prescription file, strictly (size, UTF-8, types, physical bounds,
+    every field written out); the drug's limits are checked by `check`."""
+    data = parse_toml(text, source, max_bytes=bounds.RX_BYTES_MAX, error=RxFileError)
     unknown = sorted(set(data) - RX_TOP_KEYS)
     if unknown:
-        raise RxFileError(f"{source}: unknown top-level key(s) {', '.join(unknown)} "
+        raise RxFileError(f"{source}: unknown top-level key(s) {', '.join(map(key, unknown))} "
                           f"(a prescription file has {', '.join(sorted(RX_TOP_KEYS))})")
+    top = Table(data, source, RxFileError)
+    rx_id = top.text("rx_id", default="", max_chars=100, allow_empty=True)
+    top.text("prepared_by", default="", max_chars=200, allow_empty=True)
+    top.text("note", default="", max_chars=2000, allow_empty=True)
     table = data.get("prescription")
     if not isinstance(table, dict):
         raise RxFileError(f"{source}: missing [prescription] table")
@@ -82,19 +85,19 @@ def parse_rx_text(text: str, source: str) -> RxFile:
                           "[monitor] table")
     if "monitor" in data:  # SR-13: activated with the prescription
         table = {**table, "monitor": data["monitor"]}
-    rx_id = data.get("rx_id", "")
-    if not isinstance(rx_id, str):
-        raise RxFileError(f"{source}: rx_id = {rx_id!r} must be a string")
+    try:
+        parse_request(table, f"{source}: [prescription]", pharmacy=True)
+    except PrescriptionFormatError as err:
+        raise RxFileError(str(err)) from None
     return RxFile(source, table, rx_id)
 
 
 def read_rx_file(path: Path) -> RxFile:
     try:
-        text = path.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise RxFileError(f"{path}: cannot read: {getattr(err, 'strerror', None) or err}") \
-            from None
-    return parse_rx_text(text, str(path))
+        data = path.read_bytes()
+    except OSError as err:
+        raise RxFileError(f"{path}: cannot read: {err.strerror or err}") from None
+    return parse_rx_text(data, str(path))
 
 
 @dataclass(frozen=True)
@@ -104,14 +107,16 @@ class Checked:
     soft: tuple[str, ...]
 
 
-def check(rx: RxFile, library: DrugLibrary, bolus_rate_ml_h: Fraction) -> Checked:
+def check(rx: RxFile, library: DrugLibrary, bolus_rate_ml_h: Fraction, *,
+          steps_per_ml: Fraction = bounds.REFERENCE_STEPS_PER_ML) -> Checked:
     """SR-8 exactly as the pump will check it; soft-limit breaches are allowed here (the
     clinician overrides them on the keypad) and returned."""
     try:
-        req = parse_request(rx.table, f"{rx.source}: [prescription]")
+        req = parse_request(rx.table, f"{rx.source}: [prescription]", pharmacy=True)
     except PrescriptionFormatError as err:
         raise RxFileError(str(err)) from None
-    verdict = validate(req, library, bolus_rate_ml_h=bolus_rate_ml_h, confirm_soft=True)
+    verdict = validate(req, library, bolus_rate_ml_h=bolus_rate_ml_h, confirm_soft=True,
+                       steps_per_ml=steps_per_ml)
     if verdict.prescription is None:
         raise RxFileError("\n".join(f"{rx.source}: [prescription] {e}" for e in verdict.errors))
     return Checked(req, verdict.prescription, verdict.soft)
@@ -159,11 +164,11 @@ def _library(path: str | None) -> DrugLibrary:
     if path is None:
         return default_library()
     try:
-        text = Path(path).read_text("utf-8")
+        data = Path(path).read_bytes()
     except OSError as err:
         raise RxFileError(f"--library {path}: cannot read: {err.strerror}") from None
     try:
-        return load_pharmacy_library(text, path)
+        return load_pharmacy_library(data, path)
     except LibraryError as err:
         raise RxFileError(str(err)) from None
 
@@ -270,6 +275,9 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--library", help="pharmacy drug library (default: the built-in one)")
         p.add_argument("--bolus-rate-ml-h", type=Fraction, default=PumpProfile().bolus_rate_ml_h,
                        help="the pump's bolus rate, for the lockout check (default %(default)s)")
+        p.add_argument("--steps-per-ml", type=Fraction, default=PumpProfile().steps_per_ml,
+                       help="the pump's calibration, for the least rate and dose it makes "
+                            "(default %(default)s)")
         if name == "load":
             p.add_argument("--spool", default=str(DEFAULT_SPOOL),
                            help=f"where the running pump looks (default {DEFAULT_SPOOL})")
@@ -288,7 +296,12 @@ def parser() -> argparse.ArgumentParser:
 
 def _prescription(args: argparse.Namespace, out: TextIO) -> int:
     rx = read_rx_file(Path(args.file))
-    checked = check(rx, _library(args.library), Fraction(args.bolus_rate_ml_h))
+    spm = Fraction(args.steps_per_ml)
+    if not bounds.STEPS_PER_ML_MIN <= spm <= bounds.STEPS_PER_ML_MAX:
+        raise RxFileError(f"--steps-per-ml {args.steps_per_ml} must be "
+                          f"{bounds.STEPS_PER_ML_MIN} to {bounds.STEPS_PER_ML_MAX}")
+    checked = check(rx, _library(args.library), Fraction(args.bolus_rate_ml_h),
+                    steps_per_ml=spm)
     print(f"{args.file}: valid" + (f" (rx_id {rx.rx_id})" if rx.rx_id else ""), file=out)
     for line in describe(checked):
         print("  " + line, file=out)
@@ -303,10 +316,10 @@ def _prescription(args: argparse.Namespace, out: TextIO) -> int:
 
 def _read_library(path: str) -> str:
     try:
-        return Path(path).read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise RxFileError(f"{path}: cannot read: {getattr(err, 'strerror', None) or err}") \
-            from None
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise RxFileError(f"{path}: cannot read: {err.strerror or err}") from None
+    return decode(data, path, max_bytes=bounds.LIBRARY_BYTES_MAX, error=RxFileError)
 
 
 def _library_command(args: argparse.Namespace, out: TextIO) -> int:

@@ -15,7 +15,6 @@ import json
 import re
 import sys
 import tempfile
-import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -38,9 +37,11 @@ from pca.controller.pump import Pump
 from pca.hw.sim_monitor import SimulatedMonitor
 from pca.hw.sim_motor import VirtualMotor
 from pca.store.eventlog import SqliteEventLog, database_exists, export_rows, parse_wall_ns
+from pca.therapy import bounds
 from pca.therapy.drugs import DrugLibrary, LibraryError, default_library, parse_library
 from pca.therapy.ledger import SOURCES
 from pca.therapy.prescription import PrescriptionFormatError, RxRequest, parse_request
+from pca.therapy.strict import Table, key, parse_toml, shown
 
 TRACE_COLUMNS = ["t_s", "state", "rate_ml_h", "delivered_ml", "basal_ml", "pca_ml",
                  "loading_ml", "clinician_ml", "kvo_ml", "reservoir_ml", "alarms"]
@@ -71,6 +72,10 @@ SIGNALS = (*SENSORS, "monitor")  # monitor: the respiratory monitor is plugged i
 # While the pump is off these still happen: the hardware (the lines, the respiratory
 # monitor) and the wall clock change whether or not the pump is there to see it.
 OFF_ACTIONS = {"signal", "clock_step", "restart", "vitals"}
+MAX_DURATION_NS = 366 * 86400 * NS_PER_S
+MAX_CLOCK_STEP_S = 366 * 86400
+WALL_MIN_NS = 946_684_800 * NS_PER_S  # 2000-01-01T00:00:00Z
+WALL_MAX_NS = 4_102_444_800 * NS_PER_S  # 2100-01-01T00:00:00Z
 DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
 
@@ -79,11 +84,17 @@ class ScenarioError(ValueError):
 
 
 def parse_duration(text: object, where: str) -> int:
-    """'90s', '10m', '2h', '1h30m', '0s' -> ns."""
-    if not isinstance(text, str) or not text or not (match := DURATION.match(text.strip())):
-        raise ScenarioError(f"{where}: {text!r} is not a time like '90s', '10m', '2h', '1h30m'")
+    """'90s', '10m', '2h', '1h30m', '0s' -> ns (at most MAX_DURATION_NS)."""
+    if not isinstance(text, str) or not text or len(text) > 32 \
+            or not (match := DURATION.match(text.strip())):
+        raise ScenarioError(f"{where}: {shown(text)} is not a time like '90s', '10m', '2h', "
+                            "'1h30m'")
     h, m, s = (Fraction(g) if g else Fraction(0) for g in match.groups())
-    return int((h * 3600 + m * 60 + s) * NS_PER_S)
+    ns = int((h * 3600 + m * 60 + s) * NS_PER_S)
+    if ns > MAX_DURATION_NS:
+        raise ScenarioError(f"{where}: {shown(text)} is longer than a scenario may run "
+                            f"({MAX_DURATION_NS // NS_PER_S // 86400} days)")
+    return ns
 
 
 @dataclass(frozen=True)
@@ -108,9 +119,12 @@ class Scenario:
 
 def _wall_ns(text: object, where: str) -> int:
     try:
-        return parse_wall_ns(text)
-    except ValueError:
-        raise ScenarioError(f"{where}: {text!r} is not an ISO 8601 time") from None
+        ns = parse_wall_ns(text)
+    except (ValueError, OverflowError):
+        raise ScenarioError(f"{where}: {shown(text)} is not an ISO 8601 time") from None
+    if not WALL_MIN_NS <= ns <= WALL_MAX_NS:
+        raise ScenarioError(f"{where}: {shown(text)} must lie in the years 2000 to 2099")
+    return ns
 
 
 def _check_step(raw: object, src: str, index: int) -> Step:
@@ -119,7 +133,8 @@ def _check_step(raw: object, src: str, index: int) -> Step:
         raise ScenarioError(f"{where}: expected a table")
     do = raw.get("do")
     if do not in ACTIONS:
-        raise ScenarioError(f"{where}.do: unknown action {do!r} (known: {', '.join(ACTIONS)})")
+        known = ", ".join(ACTIONS)
+        raise ScenarioError(f"{where}.do: unknown action {shown(do)} (known: {known})")
     if "at" not in raw:
         raise ScenarioError(f"{where}: missing field 'at'")
     at_ns = parse_duration(raw["at"], f"{where}.at")
@@ -130,74 +145,68 @@ def _check_step(raw: object, src: str, index: int) -> Step:
         raise ScenarioError(f"{where} ({do}): missing field {', '.join(missing)}")
     unknown = sorted(set(fields) - required - optional)
     if unknown:
-        raise ScenarioError(f"{where} ({do}): unknown field {', '.join(unknown)}")
-    _check_fields(do, fields, where)
+        raise ScenarioError(f"{where} ({do}): unknown field {', '.join(map(key, unknown))}")
+    _check_fields(do, Table(fields, f"{where} ({do})", ScenarioError))
     return Step(at_ns, do, fields, index)
 
 
-def _number(value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ScenarioError(f"{where}: {value!r} is not a number")
-    return float(value)
-
-
-def _check_fields(do: str, f: Mapping[str, Any], where: str) -> None:
-    if "pin" in f and not isinstance(f["pin"], str):
-        raise ScenarioError(f"{where}.pin: {f['pin']!r} must be a string of digits")
-    if do == "press" and "hold_s" in f and _number(f["hold_s"], f"{where}.hold_s") < 0:
-        raise ScenarioError(f"{where}.hold_s: {f['hold_s']!r} must be >= 0")
-    if do == "keys":
-        keys = f["keys"]
-        if not isinstance(keys, str) or not keys or any(k not in "0123456789*#" for k in keys):
-            raise ScenarioError(f"{where}.keys: {keys!r} must be keypad keys 0-9, * and #")
-    if do == "signal":
-        if f["name"] not in SIGNALS:
-            raise ScenarioError(f"{where}.name: unknown signal {f['name']!r} "
+def _check_fields(do: str, t: Table) -> None:
+    """Every field of an action with its type and bounds (ScenarioError names it)."""
+    if t.has("pin"):
+        pin = t.text("pin", max_chars=16)
+        if not pin.isascii():
+            t.fail("pin", pin, "a string of digits")
+    if do == "press":
+        t.number("hold_s", 0, 3600, unit="s", default=Fraction(0))
+    elif do == "keys":
+        keys = t.text("keys", max_chars=1000)
+        if any(k not in "0123456789*#" for k in keys):
+            raise ScenarioError(f"{t.where}: keys = {shown(keys)} must be keypad keys 0-9, "
+                                "* and #")
+    elif do == "signal":
+        name = t.text("name", max_chars=40)
+        if name not in SIGNALS:
+            raise ScenarioError(f"{t.where}: name = {shown(name)}: unknown signal "
                                 f"(known: {', '.join(SIGNALS)})")
-        if not isinstance(f["value"], bool):
-            raise ScenarioError(f"{where}.value: {f['value']!r} must be true or false")
-    if do == "clinician_bolus":
-        _number(f["amount"], f"{where}.amount")
-    if do == "new_syringe":
-        _number(f["syringe_ml"], f"{where}.syringe_ml")
-    if do == "clock_step":
-        _number(f["seconds"], f"{where}.seconds")
-    if do == "vitals":
-        if not f:
-            raise ScenarioError(f"{where} (vitals): give at least one of "
-                                f"{', '.join(VITAL_RANGES)}")
-        for key, value in f.items():
-            low, high = VITAL_RANGES[key]
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise ScenarioError(f"{where}.{key}: {value!r} must be a whole number "
-                                    f"{low}..{high}")
-    if do == "program" and "confirm_soft" in f and not isinstance(f["confirm_soft"], bool):
-        raise ScenarioError(f"{where}.confirm_soft: {f['confirm_soft']!r} must be true/false")
+        t.flag("value")
+    elif do == "clinician_bolus":
+        t.number("amount", 0, bounds.AMOUNT_MAX, unit="in the prescription's dose_unit")
+    elif do == "new_syringe":
+        t.number("syringe_ml", 0, bounds.SYRINGE_ML_MAX, unit="mL")
+    elif do == "clock_step":
+        t.number("seconds", -MAX_CLOCK_STEP_S, MAX_CLOCK_STEP_S, unit="s")
+    elif do == "vitals":
+        if not t.raw:
+            raise ScenarioError(f"{t.where}: give at least one of {', '.join(VITAL_RANGES)}")
+        for name, (low, high) in VITAL_RANGES.items():
+            t.maybe_integer(name, low, high)
+    elif do == "program" and t.has("confirm_soft"):
+        t.flag("confirm_soft")
 
 
 def load_scenario(path: str | Path) -> Scenario:
     src = str(path)
     try:
-        data = tomllib.loads(Path(path).read_text("utf-8"))
+        raw_bytes = Path(path).read_bytes()
     except OSError as err:
-        raise ScenarioError(f"{src}: cannot read: {err.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise ScenarioError(f"{src}: not valid TOML: {err}") from None
+        raise ScenarioError(f"{src}: cannot read: {err.strerror or err}") from None
+    data = parse_toml(raw_bytes, src, max_bytes=bounds.SCENARIO_BYTES_MAX, error=ScenarioError)
     known = {"name", "start", "clinician_pin", "end", "pump", "prescription", "step", "drug",
              "monitor"}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ScenarioError(f"{src}: unknown top-level field {', '.join(unknown)}")
-    name = data.get("name", Path(path).stem)
-    if not isinstance(name, str):
-        raise ScenarioError(f"{src}: name = {name!r} must be a string")
+        raise ScenarioError(f"{src}: unknown top-level field {', '.join(map(key, unknown))}")
+    top = Table(data, src, ScenarioError)
+    name = top.text("name", default=Path(path).stem, allow_empty=True)
     start = _wall_ns(data["start"], f"{src}: start") if "start" in data else \
         _wall_ns("2026-01-01T00:00:00Z", "default start")
     pin = data.get("clinician_pin")
-    if pin is not None and not (isinstance(pin, str) and pin.isdigit() and 4 <= len(pin) <= 8):
+    if pin is not None and not (isinstance(pin, str) and pin.isascii() and pin.isdigit()
+                                and 4 <= len(pin) <= 8):
         raise ScenarioError(f"{src}: clinician_pin must be a string of 4-8 digits")
+    pump = top.table("pump", required=False)
     try:
-        profile = PumpProfile.from_table(data.get("pump", {}), f"{src}: [pump]")
+        profile = PumpProfile.from_table(pump.raw if pump else {}, f"{src}: [pump]")
     except ValueError as err:
         raise ScenarioError(str(err)) from None
     rx = None
@@ -219,24 +228,29 @@ def load_scenario(path: str | Path) -> Scenario:
             raise ScenarioError(str(err)) from None
     library = default_library()
     if "drug" in data:
+        tables = top.array("drug", max_items=bounds.DRUGS_MAX, min_items=1)
         try:
-            library = parse_library(data["drug"], f"{src}: [[drug]]")
+            library = parse_library(tables, f"{src}: [[drug]]")
         except LibraryError as err:
             raise ScenarioError(str(err)) from None
     raw_steps = data.get("step", [])
     if not isinstance(raw_steps, list):
         raise ScenarioError(f"{src}: step must be an array of tables ([[step]])")
+    if len(raw_steps) > bounds.SCENARIO_STEPS_MAX:
+        raise ScenarioError(f"{src}: {len(raw_steps)} steps; a scenario has at most "
+                            f"{bounds.SCENARIO_STEPS_MAX}")
     steps = [_check_step(raw, src, i) for i, raw in enumerate(raw_steps)]
     for before, after in itertools.pairwise(steps):
         if after.at_ns < before.at_ns:
-            raise ScenarioError(f"{src}: step[{after.index}].at = {raw_steps[after.index]['at']!r}"
+            raise ScenarioError(f"{src}: step[{after.index}].at = "
+                                f"{shown(raw_steps[after.index]['at'])}"
                                 f" is before the step above it (times are non-decreasing)")
     if rx is None and any(s.do == "program" for s in steps):
         raise ScenarioError(f"{src}: a 'program' step needs a [prescription] table")
     last = steps[-1].at_ns if steps else 0
     end = parse_duration(data["end"], f"{src}: end") if "end" in data else last + 60 * NS_PER_S
     if end < last:
-        raise ScenarioError(f"{src}: end = {data['end']!r} is before the last step")
+        raise ScenarioError(f"{src}: end = {shown(data['end'])} is before the last step")
     return Scenario(name, start, pin, end, profile, rx, library, steps)
 
 

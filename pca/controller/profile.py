@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from pca.therapy.units import exact
+from pca.therapy import bounds as b
+from pca.therapy.strict import Table
+from pca.therapy.units import show
 
 # Reference mechanism: 15480 steps/mL (258 steps/s is 1 mL/min); see hardware/.
-DEFAULT_STEPS_PER_ML = Fraction(15480)
+DEFAULT_STEPS_PER_ML = b.REFERENCE_STEPS_PER_ML
+FIELDS = ("steps_per_ml", "bolus_rate_ml_h", "kvo_rate_ml_h", "low_reservoir_ml",
+          "syringe_ml", "rtc")
 
 
 @dataclass(frozen=True)
@@ -24,27 +28,30 @@ class PumpProfile:
 
     @classmethod
     def from_table(cls, raw: Mapping[str, Any], src: str = "[pump]") -> PumpProfile:
-        """Build from a TOML table; raises ValueError naming the field."""
-        known = {"steps_per_ml", "bolus_rate_ml_h", "kvo_rate_ml_h", "low_reservoir_ml",
-                 "syringe_ml", "rtc"}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ValueError(f"{src}: unknown field(s) {', '.join(unknown)}")
-        profile = cls()
-        changes: dict[str, Any] = {}
-        for name, value in raw.items():
-            if name == "rtc":
-                if not isinstance(value, bool):
-                    raise ValueError(f"{src}: rtc = {value!r} must be true or false")
-                changes[name] = value
-                continue
-            number = exact(value, where=f"{src}: {name}")
-            positive = name in ("steps_per_ml", "bolus_rate_ml_h")
-            if number < 0 or (positive and number == 0):
-                raise ValueError(f"{src}: {name} = {value!r} must be "
-                                 f"{'> 0' if positive else '>= 0'}")
-            changes[name] = number
-        if "bolus_rate_ml_h" in changes and changes["bolus_rate_ml_h"] > 600:
-            raise ValueError(f"{src}: bolus_rate_ml_h = {raw['bolus_rate_ml_h']!r} is above the "
-                             "mechanism's 600 mL/h")
-        return replace(profile, **changes)
+        """Build from a TOML table, strictly (exact types, physical bounds in
+        pca.therapy.bounds); raises ValueError naming the field, value and what is allowed."""
+        t = Table(raw, src, ValueError)
+        d = cls()
+        spm = t.number("steps_per_ml", b.STEPS_PER_ML_MIN, b.STEPS_PER_ML_MAX, unit="steps/mL",
+                       default=d.steps_per_ml)
+        least = b.min_rate_ml_h(spm)
+        kvo = t.number("kvo_rate_ml_h", 0, b.KVO_RATE_ML_H_MAX, unit="mL/h",
+                       default=d.kvo_rate_ml_h)
+        if 0 < kvo < least:
+            t.fail("kvo_rate_ml_h", raw["kvo_rate_ml_h"],
+                   f"0 or at least {float(least):.3g} mL/h",
+                   f"one step a minute at {show(spm)} steps/mL is the least rate the pump makes")
+        profile = cls(
+            steps_per_ml=spm,
+            bolus_rate_ml_h=t.number("bolus_rate_ml_h", b.BOLUS_RATE_ML_H_MIN,
+                                     b.BOLUS_RATE_ML_H_MAX, unit="mL/h",
+                                     default=d.bolus_rate_ml_h),
+            kvo_rate_ml_h=kvo,
+            low_reservoir_ml=t.number("low_reservoir_ml", 0, b.LOW_RESERVOIR_ML_MAX, unit="mL",
+                                      default=d.low_reservoir_ml),
+            syringe_ml=t.number("syringe_ml", 0, b.SYRINGE_ML_MAX, unit="mL",
+                                default=d.syringe_ml),
+            rtc=t.flag("rtc", default=d.rtc),
+        )
+        t.finish(FIELDS)
+        return profile

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from importlib import resources
 from typing import Any
 
+from pca.therapy import bounds
+from pca.therapy.strict import Table, key, parse_toml, shown
 from pca.therapy.units import DRUG_UNITS, exact, show
 
 LIMITED_FIELDS = (
@@ -84,17 +86,41 @@ class DrugLibrary:
         return self.drugs.get(name)
 
 
-def _limits(raw: object, where: str) -> Limits:
-    if not isinstance(raw, list) or len(raw) != 4:
-        raise LibraryError(f"{where}: expected [hard_min, soft_min, soft_max, hard_max], "
-                           f"got {raw!r}")
-    try:
-        values = [exact(v, where=where) for v in raw]
-    except ValueError as err:
-        raise LibraryError(str(err)) from None
-    if any(v < 0 for v in values) or values != sorted(values):
-        raise LibraryError(f"{where}: limits {raw!r} must be >= 0 and ordered "
-                           "hard_min <= soft_min <= soft_max <= hard_max")
+# Physical bounds of each limit (pca.therapy.bounds): (low, high, unit, whole numbers only).
+_LIMIT_BOUNDS: dict[str, tuple[int, int, str, bool]] = {
+    "basal_rate_per_h": (0, bounds.AMOUNT_MAX, "unit/h", False),
+    "pca_dose": (0, bounds.AMOUNT_MAX, "unit", False),
+    "lockout_min": (0, bounds.LOCKOUT_MIN_MAX, "min", False),
+    "dose_limit_window_h": (0, bounds.LOCKOUT_MIN_MAX, "h", True),
+    "max_pca_per_h": (0, bounds.MAX_PCA_PER_H_MAX, "", True),
+    "dose_limit": (0, bounds.AMOUNT_MAX, "unit", False),
+    "loading_dose": (0, bounds.AMOUNT_MAX, "unit", False),
+    "clinician_bolus_max": (0, bounds.AMOUNT_MAX, "unit", False),
+    # SCENARIOS.md version 2 (issue 11): checked now, used when the pump gives PIBs.
+    "pib_dose": (0, bounds.AMOUNT_MAX, "unit", False),
+    "pib_interval_min": (0, 480, "min", True),
+    # Respiratory monitor limits (SR-13), library-wide.
+    "spo2_min": (0, 100, "%", True),
+    "etco2_max_mmhg": (0, 150, "mmHg", True),
+    "rr_min": (0, 60, "breaths/min", True),
+    "delay_s": (0, 600, "s", True),
+    "stale_s": (0, 600, "s", True),
+}
+V2_LIMITS = ("pib_dose", "pib_interval_min")
+ROUTES = ("iv", "epidural", "subcutaneous")
+
+
+def _limits(t: Table, name: str, unit: str) -> Limits:
+    lo, hi, what, whole = _LIMIT_BOUNDS[name]
+    shown_unit = what.replace("unit", unit)
+    t.array(name, min_items=4, max_items=4)
+    values = t.numbers(name, lo, hi, unit=shown_unit, min_items=4, max_items=4)
+    if whole and any(v.denominator != 1 for v in values):
+        raise LibraryError(f"{t.where}.{name}: limits {[show(v) for v in values]} must be "
+                           "whole numbers")
+    if values != sorted(values):
+        raise LibraryError(f"{t.where}.{name}: limits {[show(v) for v in values]} must be "
+                           "ordered hard_min <= soft_min <= soft_max <= hard_max")
     return Limits(*values)
 
 
@@ -102,14 +128,15 @@ def parse_monitor_limits(raw: object, source: str) -> dict[str, Limits]:
     """A `[monitor_limits]` table: every field of MONITOR_LIMITED_FIELDS, as limits."""
     where = f"{source}: monitor_limits"
     if not isinstance(raw, dict):
-        raise LibraryError(f"{where}: expected a table, got {raw!r}")
+        raise LibraryError(f"{where}: expected a table, got {shown(raw)}")
     unknown = sorted(set(raw) - set(MONITOR_LIMITED_FIELDS))
     if unknown:
-        raise LibraryError(f"{where}: unknown field(s) {', '.join(unknown)}")
+        raise LibraryError(f"{where}: unknown field(s) {', '.join(map(key, unknown))}")
     missing = [f for f in MONITOR_LIMITED_FIELDS if f not in raw]
     if missing:
         raise LibraryError(f"{where}: missing {', '.join(missing)}")
-    limits = {f: _limits(raw[f], f"{where}.{f}") for f in MONITOR_LIMITED_FIELDS}
+    table = Table(raw, where, LibraryError)
+    limits = {f: _limits(table, f, "") for f in MONITOR_LIMITED_FIELDS}
     spo2 = limits["spo2_min"]
     if spo2.hard_min < 80 or spo2.hard_max > 100:
         raise LibraryError(f"{where}.spo2_min: SpO2 limits must lie in 80..100 %, got "
@@ -121,60 +148,58 @@ def parse_monitor_limits(raw: object, source: str) -> dict[str, Limits]:
 
 
 def _entry(raw: object, source: str, index: int) -> DrugEntry:
-    where = f"{source}: drug[{index}]"
-    if not isinstance(raw, dict):
-        raise LibraryError(f"{where}: expected a table, got {raw!r}")
-    known = {"name", "unit", "concentrations_per_ml", "dose_limit_required", "limits"}
-    unknown = sorted(set(raw) - known)
+    t = Table(raw, f"{source}: drug[{index}]", LibraryError)
+    name = t.text("name", max_chars=100)
+    t.where = f"{source}: drug {name!r}"
+    unit = t.text("unit", choices=DRUG_UNITS)
+    concentrations = tuple(t.numbers("concentrations_per_ml", 0, bounds.CONCENTRATION_MAX,
+                                     lo_open=True, unit=f"{unit}/mL",
+                                     max_items=bounds.CONCENTRATIONS_MAX))
+    required = t.flag("dose_limit_required", default=True)
+    route = t.text("route", choices=ROUTES, default="iv")
+    if route != "iv":
+        t.fail("route", route, "'iv' on this pump build",
+               "routes other than iv are a version-2 feature not implemented yet")
+    raw_limits = t.table("limits", required=False)
+    if raw_limits is None:
+        raise LibraryError(f"{t.where}.limits: missing [drug.limits] table")
+    raw_limits.where = f"{t.where}.limits"
+    unknown = sorted(set(raw_limits.raw) - set(LIMITED_FIELDS) - set(V2_LIMITS))
     if unknown:
-        raise LibraryError(f"{where}: unknown field(s) {', '.join(unknown)}")
-    name = raw.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise LibraryError(f"{where}.name: a drug needs a non-empty name, got {name!r}")
-    where = f"{source}: drug {name!r}"
-    unit = raw.get("unit")
-    if unit not in DRUG_UNITS:
-        raise LibraryError(f"{where}.unit: {unit!r} is not one of {', '.join(DRUG_UNITS)}")
-    concs = raw.get("concentrations_per_ml")
-    if not isinstance(concs, list) or not concs:
-        raise LibraryError(f"{where}.concentrations_per_ml: needs a non-empty list, got {concs!r}")
-    try:
-        concentrations = tuple(exact(c, where=f"{where}.concentrations_per_ml") for c in concs)
-    except ValueError as err:
-        raise LibraryError(str(err)) from None
-    if any(c <= 0 for c in concentrations):
-        raise LibraryError(f"{where}.concentrations_per_ml: {concs!r} must all be > 0")
-    required = raw.get("dose_limit_required", True)
-    if not isinstance(required, bool):
-        raise LibraryError(f"{where}.dose_limit_required: {required!r} is not true/false")
-    raw_limits = raw.get("limits")
-    if not isinstance(raw_limits, dict):
-        raise LibraryError(f"{where}.limits: missing [drug.limits] table")
-    unknown = sorted(set(raw_limits) - set(LIMITED_FIELDS))
-    if unknown:
-        raise LibraryError(f"{where}.limits: unknown field(s) {', '.join(unknown)}")
-    missing = [f for f in LIMITED_FIELDS if f not in raw_limits]
+        raise LibraryError(f"{t.where}.limits: unknown field(s) {', '.join(map(key, unknown))}")
+    missing = [f for f in LIMITED_FIELDS if f not in raw_limits.raw]
     if missing:
-        raise LibraryError(f"{where}.limits: missing {', '.join(missing)}")
-    limits = {f: _limits(raw_limits[f], f"{where}.limits.{f}") for f in LIMITED_FIELDS}
+        raise LibraryError(f"{t.where}.limits: missing {', '.join(missing)}")
+    limits = {f: _limits(raw_limits, f, unit) for f in LIMITED_FIELDS}
+    for extra in V2_LIMITS:
+        if raw_limits.has(extra):
+            _limits(raw_limits, extra, unit)
+    raw_limits.finish()
+    t.finish(("name", "unit", "concentrations_per_ml", "dose_limit_required", "route",
+              "limits"))
     window = limits["dose_limit_window_h"]
     if window.hard_min < 1 or window.hard_max > 12:
-        raise LibraryError(f"{where}.limits.dose_limit_window_h: the window must lie in 1..12 h, "
-                           f"got {show(window.hard_min)}..{show(window.hard_max)}")
+        raise LibraryError(f"{t.where}.limits.dose_limit_window_h: the window must lie in "
+                           f"1..12 h, got {show(window.hard_min)}..{show(window.hard_max)}")
     if limits["dose_limit"].hard_min <= 0 and required:
-        raise LibraryError(f"{where}.limits.dose_limit: hard_min must be > 0 "
+        raise LibraryError(f"{t.where}.limits.dose_limit: hard_min must be > 0 "
                            "(a dose limit of 0 never means unlimited)")
     return DrugEntry(name, unit, concentrations, required, limits)
 
 
 DEFAULT_MONITOR_LIMITS: Mapping[str, Limits] = {
-    name: _limits(raw, f"built-in monitor_limits.{name}")
-    for name, raw in DEFAULT_MONITOR_LIMITS_RAW.items()}
+    name: _limits(Table(DEFAULT_MONITOR_LIMITS_RAW, "built-in monitor_limits", LibraryError),
+                  name, "")
+    for name in DEFAULT_MONITOR_LIMITS_RAW}
 
 
 def parse_library(tables: Iterable[object], source: str, version: str = "") -> DrugLibrary:
     """Build a library from `[[drug]]` tables; raises LibraryError naming what is wrong."""
     drugs: dict[str, DrugEntry] = {}
+    tables = list(tables)
+    if len(tables) > bounds.DRUGS_MAX:
+        raise LibraryError(f"{source}: {len(tables)} drugs; a library holds at most "
+                           f"{bounds.DRUGS_MAX}")
     for index, raw in enumerate(tables):
         entry = _entry(raw, source, index)
         if entry.name in drugs:
@@ -189,6 +214,8 @@ def _canonical_value(value: object) -> object:
     # Numbers as exact fractions, so 5 and 5.0 (or 0.20 and 0.2) are the same content.
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float:{value}"  # never a valid limit; refused after the seal is checked
     if isinstance(value, (int, float)):
         return str(exact(value, where="checksum"))
     if isinstance(value, dict):
@@ -206,21 +233,18 @@ def library_checksum(data: Mapping[str, Any]) -> str:
     return CHECKSUM_PREFIX + hashlib.sha256(text.encode()).hexdigest()
 
 
-def _parse_toml(text: str, source: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise LibraryError(f"{source}: not valid TOML: {err}") from None
+def _parse_toml(text: str | bytes, source: str) -> dict[str, Any]:
+    return parse_toml(text, source, max_bytes=bounds.LIBRARY_BYTES_MAX, error=LibraryError)
 
 
-def load_library_text(text: str, source: str) -> DrugLibrary:
+def load_library_text(text: str | bytes, source: str) -> DrugLibrary:
     """Any library text: a `checksum`, when present, must match (a sealed file that was
     changed is refused); an unsealed one is accepted. Pharmacy files go through
     `load_pharmacy_library`, which requires the seal."""
     return _load(_parse_toml(text, source), source, sealed=False)
 
 
-def load_pharmacy_library(text: str, source: str) -> DrugLibrary:
+def load_pharmacy_library(text: str | bytes, source: str) -> DrugLibrary:
     """A pharmacy library file: version and checksum are required and checked before any
     drug is; what fails is refused as a whole."""
     return _load(_parse_toml(text, source), source, sealed=True)
@@ -229,16 +253,17 @@ def load_pharmacy_library(text: str, source: str) -> DrugLibrary:
 def _load(data: dict[str, Any], source: str, *, sealed: bool) -> DrugLibrary:
     unknown = sorted(set(data) - LIBRARY_KEYS)
     if unknown:
-        raise LibraryError(f"{source}: unknown top-level key(s) {', '.join(unknown)}")
+        raise LibraryError(f"{source}: unknown top-level key(s) "
+                           f"{', '.join(map(key, unknown))}")
     version = data.get("version", "")
-    if not isinstance(version, str) or (sealed and not version.strip()):
-        raise LibraryError(f"{source}: version = {version!r}: a library file needs a "
+    if not isinstance(version, str) or (sealed and not version.strip()) or len(version) > 100:
+        raise LibraryError(f"{source}: version = {shown(version)}: a library file needs a "
                            "non-empty version string (e.g. version = \"2026.11-ward4\")")
     stated = data.get("checksum")
     actual = library_checksum(data)
     if stated is not None or sealed:
         if not isinstance(stated, str) or not stated.startswith(CHECKSUM_PREFIX):
-            raise LibraryError(f"{source}: checksum = {stated!r}: a library file must carry "
+            raise LibraryError(f"{source}: checksum = {shown(stated)}: a library file must carry "
                                f'checksum = "{CHECKSUM_PREFIX}..." (seal it with '
                                "`pca rx seal-library FILE` after review)")
         if stated != actual:

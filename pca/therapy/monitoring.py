@@ -16,6 +16,7 @@ from fractions import Fraction
 from typing import Any
 
 from pca.therapy.drugs import MONITOR_LIMITED_FIELDS, Limits
+from pca.therapy.strict import Table
 from pca.therapy.units import show
 
 # The watched values and the limit that watches each: (setting, reading key, direction).
@@ -54,36 +55,19 @@ class MonitorSettings:
         return {name: getattr(self, name) for name in MONITOR_FIELDS}
 
 
-def _whole(raw: Mapping[str, Any], name: str, src: str) -> int | None:
-    value = raw.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise MonitorFormatError(f"{src}.{name} = {value!r} must be a whole number")
-    return int(value)
-
-
 def parse_monitor(raw: object, src: str = "monitor") -> MonitorSettings:
-    """Check the shape of a [monitor] table; raises MonitorFormatError."""
-    if not isinstance(raw, Mapping):
-        raise MonitorFormatError(f"{src}: expected a table, got {raw!r}")
-    unknown = sorted(set(raw) - set(MONITOR_FIELDS))
-    if unknown:
-        raise MonitorFormatError(f"{src}: unknown field(s) {', '.join(unknown)} "
-                                 f"(known: {', '.join(MONITOR_FIELDS)})")
-    required = raw.get("required", True)
-    if not isinstance(required, bool):
-        raise MonitorFormatError(f"{src}.required = {required!r} must be true or false")
-    delay = _whole(raw, "delay_s", src)
-    stale = _whole(raw, "stale_s", src)
+    """Check the shape of a [monitor] table strictly (whole numbers within physical
+    bounds, see pca.therapy.strict); raises MonitorFormatError."""
+    t = Table(raw, src, MonitorFormatError, absent_if_none=True)
     settings = MonitorSettings(
-        spo2_min=_whole(raw, "spo2_min", src),
-        etco2_max_mmhg=_whole(raw, "etco2_max_mmhg", src),
-        rr_min=_whole(raw, "rr_min", src),
-        delay_s=DEFAULT_DELAY_S if delay is None else delay,
-        stale_s=DEFAULT_STALE_S if stale is None else stale,
-        required=required,
+        spo2_min=t.maybe_integer("spo2_min", 0, 100, unit="%"),
+        etco2_max_mmhg=t.maybe_integer("etco2_max_mmhg", 0, 150, unit="mmHg"),
+        rr_min=t.maybe_integer("rr_min", 0, 60, unit="breaths/min"),
+        delay_s=t.integer("delay_s", 0, 600, unit="s", default=DEFAULT_DELAY_S),
+        stale_s=t.integer("stale_s", 1, 600, unit="s", default=DEFAULT_STALE_S),
+        required=t.flag("required", default=True),
     )
+    t.finish(MONITOR_FIELDS)
     if not settings.limits():
         raise MonitorFormatError(f"{src}: sets no limit: give at least one of spo2_min, "
                                  "etco2_max_mmhg, rr_min (or leave [monitor] out)")

@@ -7,21 +7,21 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from pca.therapy import bounds
 from pca.therapy.drugs import AMOUNT_FIELDS, DrugEntry, DrugLibrary, Limits
 from pca.therapy.monitoring import MonitorFormatError, MonitorSettings, check_monitor, parse_monitor
-from pca.therapy.units import DOSE_UNITS, exact, show
+from pca.therapy.strict import Table
+from pca.therapy.units import DOSE_UNITS, DRUG_UNITS, show
 
-# Fields of a prescription in the clinician's unit, and whether each is required.
-AMOUNT_DEFAULTS: dict[str, Fraction | None] = {
-    "basal_rate_per_h": Fraction(0),
-    "pca_dose": None,
-    "dose_limit": None,
-    "loading_dose": Fraction(0),
-    "clinician_bolus_max": Fraction(0),
-}
 FIELDS = ("drug", "concentration_per_ml", "dose_unit", "basal_rate_per_h", "pca_dose",
           "lockout_min", "max_pca_per_h", "dose_limit", "dose_limit_window_h", "loading_dose",
           "clinician_bolus_max")
+# SCENARIOS.md "Extensions, version 2" (issue 11): read with their types and bounds so
+# files that carry them are checked like any other field; until the pump delivers PIBs
+# and routes, a value that asks for either is refused (never silently ignored) and the
+# inert values (route "iv", pib_dose 0) are accepted. The PIB work adds them to RxRequest.
+ROUTES = ("iv", "epidural", "subcutaneous")
+V2_FIELDS = ("route", "pib_dose", "pib_interval_min", "pib_first_min", "pib_reset_on_pca")
 
 
 class PrescriptionFormatError(ValueError):
@@ -102,65 +102,78 @@ class Prescription:
         return out
 
 
-def _number(raw: Mapping[str, Any], name: str, default: Fraction | None, src: str) -> Fraction:
-    if name not in raw or raw[name] is None:
-        if default is None:
-            raise PrescriptionFormatError(f"{src}: missing field {name}")
-        return default
-    try:
-        return exact(raw[name], where=f"{src}: {name}")
-    except ValueError as err:
-        raise PrescriptionFormatError(str(err)) from None
+def parse_request(raw: Mapping[str, Any], src: str = "prescription", *,
+                  pharmacy: bool = False) -> RxRequest:
+    """Check the shape of a prescription table (exact types, physical bounds, required
+    fields); raises PrescriptionFormatError, one line naming field, value and what is
+    allowed. The limits of the drug are checked later, by `validate`.
 
 
-def _integer(raw: Mapping[str, Any], name: str, src: str, required: bool) -> int | None:
-    value = raw.get(name)
-    if value is None:
-        if required:
-            raise PrescriptionFormatError(f"{src}: missing field {name}")
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise PrescriptionFormatError(f"{src}: {name} = {value!r} must be a whole number")
-    return int(value)
-
-
-def parse_request(raw: Mapping[str, Any], src: str = "prescription") -> RxRequest:
-    """Check the shape of a prescription table; raises PrescriptionFormatError."""
-    unknown = sorted(set(raw) - set(FIELDS) - {"drug_unit", "monitor"})
-    if unknown:
-        raise PrescriptionFormatError(f"{src}: unknown field(s) {', '.join(unknown)}")
-    drug = raw.get("drug")
-    if not isinstance(drug, str) or not drug:
-        raise PrescriptionFormatError(f"{src}: drug must be a drug name, got {drug!r}")
-    dose_unit = raw.get("dose_unit")
-    if dose_unit not in DOSE_UNITS:
-        raise PrescriptionFormatError(
-            f"{src}: dose_unit = {dose_unit!r} must be one of {', '.join(DOSE_UNITS)}")
-    if raw.get("concentration_per_ml") is None:
-        raise PrescriptionFormatError(
-            f"{src}: concentration_per_ml is required (it never has a default)")
-    window = _integer(raw, "dose_limit_window_h", src, required=False)
+    `pharmacy`: a pharmacy file, where every field must be written out (a file cut short
+    is refused, never completed with defaults); only max_pca_per_h and dose_limit may be
+    absent, because their absence is an order ("no count limit", "no dose limit" where
+    the library allows it); dose_limit_window_h is required with a dose_limit. Scenario
+    tables keep the contract's defaults (0 basal, loading and clinician bolus; a 1 h
+    window)."""
+    t = Table(raw, src, PrescriptionFormatError, absent_if_none=True)
+    zero = None if pharmacy else Fraction(0)
+    drug = t.text("drug", max_chars=100)
+    dose_unit = t.text("dose_unit", choices=DOSE_UNITS)
+    amount = f"{dose_unit}" if dose_unit != "ml" else "mL"
+    conc = t.number("concentration_per_ml", 0, bounds.CONCENTRATION_MAX, lo_open=True,
+                    unit="mg or mcg per mL")
+    dose_limit = t.maybe_number("dose_limit", 0, bounds.AMOUNT_MAX, unit=amount)
+    if dose_limit is not None and pharmacy:
+        # A file cut short after dose_limit must not get a window by default.
+        window: int | None = t.integer("dose_limit_window_h", bounds.WINDOW_H_MIN,
+                                       bounds.WINDOW_H_MAX, unit="h")
+    else:
+        window = t.maybe_integer("dose_limit_window_h", bounds.WINDOW_H_MIN,
+                                 bounds.WINDOW_H_MAX, unit="h")
     monitor = None
-    if raw.get("monitor") is not None:
+    if t.has("monitor"):  # SR-13 settings, checked against the library by validate
+        t.read.add("monitor")
         try:
             monitor = parse_monitor(raw["monitor"], f"{src}: monitor")
         except MonitorFormatError as err:
             raise PrescriptionFormatError(str(err)) from None
-    return RxRequest(
+    req = RxRequest(
         drug=drug,
-        concentration_per_ml=_number(raw, "concentration_per_ml", None, src),
-        dose_unit=str(dose_unit),
-        basal_rate_per_h=_number(raw, "basal_rate_per_h", Fraction(0), src),
-        pca_dose=_number(raw, "pca_dose", None, src),
-        lockout_min=_number(raw, "lockout_min", None, src),
-        max_pca_per_h=_integer(raw, "max_pca_per_h", src, required=False),
-        dose_limit=None if raw.get("dose_limit") is None
-        else _number(raw, "dose_limit", None, src),
+        concentration_per_ml=conc,
+        dose_unit=dose_unit,
+        basal_rate_per_h=t.number("basal_rate_per_h", 0, bounds.AMOUNT_MAX,
+                                  unit=f"{amount}/h", default=zero),
+        pca_dose=t.number("pca_dose", 0, bounds.AMOUNT_MAX, unit=amount),
+        lockout_min=t.number("lockout_min", 0, bounds.LOCKOUT_MIN_MAX, unit="min"),
+        max_pca_per_h=t.maybe_integer("max_pca_per_h", 0, bounds.MAX_PCA_PER_H_MAX),
+        dose_limit=dose_limit,
         dose_limit_window_h=1 if window is None else window,
-        loading_dose=_number(raw, "loading_dose", Fraction(0), src),
-        clinician_bolus_max=_number(raw, "clinician_bolus_max", Fraction(0), src),
+        loading_dose=t.number("loading_dose", 0, bounds.AMOUNT_MAX, unit=amount,
+                              default=zero),
+        clinician_bolus_max=t.number("clinician_bolus_max", 0, bounds.AMOUNT_MAX, unit=amount,
+                                     default=zero),
         monitor=monitor,
     )
+    _version2(t, amount)
+    if t.has("drug_unit"):  # written by describe(); the library decides the unit
+        t.text("drug_unit", choices=DRUG_UNITS)
+    t.finish((*FIELDS, *V2_FIELDS, "monitor"))
+    return req
+
+
+def _version2(t: Table, amount: str) -> None:
+    route = t.text("route", choices=ROUTES, default="iv")
+    if route != "iv":
+        t.fail("route", route, "'iv' on this pump build",
+               "routes other than iv are a version-2 feature not implemented yet")
+    pib = t.number("pib_dose", 0, bounds.AMOUNT_MAX, unit=amount, default=Fraction(0))
+    t.maybe_integer("pib_interval_min", 15, 480, unit="min")
+    t.maybe_integer("pib_first_min", 0, 480, unit="min")
+    if t.has("pib_reset_on_pca"):
+        t.flag("pib_reset_on_pca")
+    if pib != 0:
+        t.fail("pib_dose", t.raw["pib_dose"], "0 on this pump build",
+               "the programmed intermittent bolus is a version-2 feature not implemented yet")
 
 
 @dataclass(frozen=True)
@@ -235,9 +248,31 @@ def derive(req: RxRequest, drug_unit: str, overrides: tuple[str, ...] = ()) -> P
     )
 
 
+def _mechanism_errors(req: RxRequest, rx: Prescription, steps_per_ml: Fraction) -> list[str]:
+    """What the step scheduler cannot make: a basal slower than one step a minute (at
+    1e-12 mg/h the first step would come after the 64-bit clock ends), a dose under a step."""
+    errors: list[str] = []
+    unit = req.dose_unit
+    least = bounds.min_rate_ml_h(steps_per_ml)
+    if 0 < rx.basal_ml_h < least:
+        errors.append(
+            f"basal_rate_per_h = {show(req.basal_rate_per_h)} {unit}/h "
+            f"(= {float(rx.basal_ml_h):.3g} mL/h) is below the least rate this pump makes, "
+            f"{float(least):.3g} mL/h (one step a minute at {show(Fraction(steps_per_ml))} "
+            "steps/mL): enter 0 for no basal")
+    one_step = bounds.step_ml(steps_per_ml)
+    if 0 < rx.pca_dose_ml < one_step:
+        errors.append(
+            f"pca_dose = {show(req.pca_dose)} {unit} (= {float(rx.pca_dose_ml):.3g} mL) is "
+            f"smaller than one step of this pump, {float(one_step):.3g} mL")
+    return errors
+
+
 def validate(req: RxRequest, library: DrugLibrary, *, bolus_rate_ml_h: Fraction,
-             confirm_soft: bool = False) -> Verdict:
-    """SR-8: hard limits reject; soft limits need `confirm_soft`; structural rules hold."""
+             confirm_soft: bool = False,
+             steps_per_ml: Fraction = bounds.REFERENCE_STEPS_PER_ML) -> Verdict:
+    """SR-8: hard limits reject; soft limits need `confirm_soft`; structural rules hold;
+    the pump (`steps_per_ml`) can make the basal rate and the PCA dose at all."""
     entry = library.get(req.drug)
     if entry is None:
         known = ", ".join(sorted(library.drugs))
@@ -289,6 +324,7 @@ def validate(req: RxRequest, library: DrugLibrary, *, bolus_rate_ml_h: Fraction,
         if rx.pca_dose_ml > rx.dose_limit_ml:
             errors.append(f"pca_dose = {show(req.pca_dose)} {unit} is above dose_limit = "
                           f"{limit_shown} {unit}")
+    errors.extend(_mechanism_errors(req, rx, steps_per_ml))
     if bolus_rate_ml_h <= 0:
         errors.append(f"the pump's bolus rate {show(bolus_rate_ml_h)} mL/h must be > 0")
     else:

@@ -27,4 +27,6 @@ def show(value: Fraction) -> str:
     if value.denominator == 1:
         return str(value.numerator)
     text = f"{float(value):.6f}".rstrip("0").rstrip(".")
+    if text in ("0", "-0") and value != 0:
+        return f"{float(value):.3g}"  # never show a tiny non-zero amount as 0
     return text

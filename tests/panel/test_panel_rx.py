@@ -104,7 +104,8 @@ def test_sr8_malformed_file_is_refused_with_the_problem(rig: PanelRig) -> None:
     rig.unlock()
     assert "RX REFUSED" in rig.screen
     rig.put(PendingPrescription({"drug": "morphine"}, "/usb/y.pca-rx.toml"))
-    assert "dose_unit = None must be one of" in rig.last("prescription_received")["errors"][0]
+    assert "dose_unit is required (one of mg, mcg, ml)" in \
+        rig.last("prescription_received")["errors"][0]
 
 
 def test_sr8_soft_limit_override_needs_a_second_confirmation_and_is_logged(
