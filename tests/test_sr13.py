@@ -202,8 +202,8 @@ def test_sr13_soft_limit_needs_an_explicit_override(scenario: Run) -> None:
 
 @pytest.mark.parametrize(("text", "message"), [
     ('[[step]]\nat = "0s"\ndo = "vitals"\n', "give at least one of spo2"),
-    ('[[step]]\nat = "0s"\ndo = "vitals"\nspo2 = 101\n', "spo2: 101 must be a whole number"),
-    ('[[step]]\nat = "0s"\ndo = "vitals"\nrr = 1.5\n', "rr: 1.5 must be a whole number"),
+    ('[[step]]\nat = "0s"\ndo = "vitals"\nspo2 = 101\n', "spo2 = 101 must be a whole number"),
+    ('[[step]]\nat = "0s"\ndo = "vitals"\nrr = 1.5\n', "rr = 1.5 must be a whole number"),
     ('[[step]]\nat = "0s"\ndo = "vitals"\nbp = 120\n', "unknown field bp"),
     ('[[step]]\nat = "0s"\ndo = "signal"\nname = "monitor"\nvalue = 1\n', "true or false"),
     ("[monitor]\nspo2_max = 90\n", "unknown field(s) spo2_max"),

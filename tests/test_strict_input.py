@@ -285,18 +285,22 @@ def test_the_physical_bounds_still_accept_every_shipped_and_example_file() -> No
     assert mutate(GOOD_DRUG, "name", "x")["name"] == "x"
 
 
-def test_sr8_version2_fields_are_checked_and_refused_by_name_until_implemented(
+def test_sr8_version2_fields_are_checked_and_pib_refused_by_name_until_implemented(
         tmp_path: Path) -> None:
-    # route "iv" and no PIB are today's behaviour: accepted.
+    # route "iv" and no PIB are today's behaviour: accepted; a PIB is not silently ignored.
     assert parse_request(dict(GOOD["pharmacy"]["prescription"], route="iv", pib_dose=0.0))
     with pytest.raises(PrescriptionFormatError, match="version-2 feature"):
         parse_request(dict(GOOD["pharmacy"]["prescription"], pib_dose=1.0))
     with pytest.raises(PrescriptionFormatError, match="pib_interval_min = 5 must be"):
         parse_request(dict(GOOD["pharmacy"]["prescription"], pib_interval_min=5))
+    # The respiratory monitor (SR-13) is implemented: its fields are read strictly too.
     path = tmp_path / "s.toml"
     path.write_text(HEADER + MORPHINE + "[monitor]\nspo2_min = 90\n")
-    with pytest.raises(ScenarioError, match="version-2 feature"):
-        load_scenario(path)
-    path.write_text(HEADER + MORPHINE + steps(("1m", "vitals", {"spo2": 88})))
-    with pytest.raises(ScenarioError, match="version-2 feature"):
-        load_scenario(path)
+    assert load_scenario(path).rx is not None
+    for bad, words in (('[monitor]\nspo2_min = "90"\n', "spo2_min = '90' must be a whole"),
+                       ("[monitor]\nspo2_min = nan\n", "spo2_min = nan must be a whole"),
+                       (steps(("1m", "vitals", {"spo2": 1e300})), "spo2 = 1e+300 must be")):
+        path.write_text(HEADER + MORPHINE + bad)
+        with pytest.raises(ScenarioError) as info:
+            load_scenario(path)
+        assert words in str(info.value) and "\n" not in str(info.value)

@@ -19,9 +19,13 @@ rx_id = "RX-13"
 drug = "morphine"
 concentration_per_ml = 1.0
 dose_unit = "mg"
+basal_rate_per_h = 0.0
 pca_dose = 1.0
 lockout_min = 10
 dose_limit = 6.0
+dose_limit_window_h = 1
+loading_dose = 0.0
+clinician_bolus_max = 0.0
 [monitor]
 spo2_min = 92
 rr_min = 8
