@@ -135,7 +135,7 @@ def parse_config(data: bytes | str, src: str) -> Config:
         changes["rx_watch"] = tuple(_path(watch, f"rx_watch[{i}]") for i in range(len(items)))
     display = t.table("display", required=False)
     if display is not None:
-        display.where = f"{src}: [display]"
+        display.prefix = "display."
         changes["display"] = _display_config(display)
     pump = t.table("pump", required=False)
     if pump is not None:
@@ -145,11 +145,11 @@ def parse_config(data: bytes | str, src: str) -> Config:
             raise ConfigError(str(err)) from None
     monitor = t.table("monitor", required=False)
     if monitor is not None:
-        monitor.where = f"{src}: [monitor]"
+        monitor.prefix = "monitor."
         changes["monitor"] = _monitor(monitor)
     motor = t.table("motor", required=False)
     if motor is not None:
-        motor.where = f"{src}: [motor]"
+        motor.prefix = "motor."
         changes["motor"] = _motor(motor)
     t.finish(TOP_KEYS)
     return replace(Config(source=src), **changes)

@@ -170,14 +170,16 @@ class Table:
         self.read: set[str] = set()
         # Values that came from JSON (the event log) may carry null for "absent".
         self.absent_if_none = absent_if_none
+        self.prefix = ""  # e.g. "motor.": messages say `motor.budget_ml = ...`
 
     def fail(self, name: str, value: object, allowed: str, because: str = "") -> NoReturn:
         tail = f" ({because})" if because else ""
-        raise self.error(f"{self.where}: {name} = {shown(value)} must be {allowed}{tail}")
+        raise self.error(f"{self.where}: {self.prefix}{name} = {shown(value)} must be "
+                         f"{allowed}{tail}")
 
     def missing(self, name: str, allowed: str) -> NoReturn:
-        raise self.error(f"{self.where}: {name} is required ({allowed}); it is missing and "
-                         "never has a default")
+        raise self.error(f"{self.where}: {self.prefix}{name} is required ({allowed}); it is "
+                         "missing and never has a default")
 
     def has(self, name: str) -> bool:
         present = name in self.raw and not (self.absent_if_none and self.raw[name] is None)
@@ -320,7 +322,8 @@ class Table:
         unknown = self.unread()
         if unknown:
             names = sorted({*self.read, *known})
-            raise self.error(f"{self.where}: unknown field(s) {', '.join(map(key, unknown))} "
+            where = f"{self.where}: [{self.prefix[:-1]}]" if self.prefix else f"{self.where}:"
+            raise self.error(f"{where} unknown field(s) {', '.join(map(key, unknown))} "
                              f"(allowed: {', '.join(names)})")
 
     def __iter__(self) -> Iterator[str]:

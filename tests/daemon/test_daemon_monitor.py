@@ -96,8 +96,8 @@ def test_sr13_the_daemon_reads_the_configured_port_and_logs_vitals(tmp_path: Pat
 
 @pytest.mark.parametrize(("text", "message"), [
     ('[monitor]\nkind = "masimo"\n', "monitor.kind = 'masimo' must be one of nonin, none"),
-    ('[monitor]\nkind = "nonin"\nport = ""\n', "monitor.port = '' must be a device path"),
-    ('[monitor]\nbaud = 9600\n', "[monitor] unknown key(s) baud"),
+    ('[monitor]\nkind = "nonin"\nport = ""\n', "monitor.port = '' must be text of 1 to 4096"),
+    ('[monitor]\nbaud = 9600\n', "[monitor] unknown field(s) baud"),
 ])
 def test_monitor_config_errors_are_one_line(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "pca.toml"
