@@ -78,7 +78,7 @@ def test_sr13_stale_boundary() -> None:
 def test_sr13_a_watched_value_never_measured_goes_stale_from_the_start() -> None:
     watch = RespiratoryWatch(settings(etco2_max_mmhg=None, rr_min=None), T0)
     feed_every_second(watch, 500, 540, pulse=70, rr=12)  # no SpO2 in any reading
-    assert watch.status(T0 + 29 * S)["monitor_lost"] == "clear"
+    assert watch.status(T0 + 29 * S)["monitor_lost"] == "beyond"  # not due, not clear either
     assert watch.lost(T0 + 30 * S) == ["spo2"]
 
 

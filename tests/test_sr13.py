@@ -224,3 +224,16 @@ def test_sr13_monitor_without_prescription_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match=r"\[monitor\] comes with a \[prescription\]"):
         load_scenario(path)
 
+
+
+def test_sr13_a_latched_monitor_lost_cannot_be_cleared_after_a_restart_until_readings_return(
+        scenario: Run) -> None:
+    out = scenario(base(required=True) + steps(
+        *START, ("1m", "signal", {"name": "monitor", "value": False}), ("2m", "crash"),
+        ("2m30s", "restart"), ("2m35s", "clear_alarm"),
+        ("3m", "signal", {"name": "monitor", "value": True}), ("3m5s", "clear_alarm"),
+        ("3m6s", "start")))
+    refused = out.of("action_rejected", action="clear_alarm")
+    assert refused and "still present: monitor_lost" in refused[0]["reason"]
+    assert state_at(out, 179) == "alarm"
+    assert state_at(out, 186) == "running"
