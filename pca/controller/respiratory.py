@@ -8,7 +8,10 @@ Pure: no clock, no I/O. Every time is pump time in integer nanoseconds, passed i
 - Its alarm (`spo2_low`, `etco2_high`, `rr_low`) is *due* once it has been beyond for
   `delay_s` (from the first reading beyond it): at onset + delay_s exactly, not before.
 - A watched value with no reading for `stale_s` (since its last reading, or since the
-  watch began when it never had one) makes `monitor_lost` due: at last + stale_s.
+  watch began when it never had one) makes `monitor_lost` due: at last + stale_s. Until every
+  watched value has been read since the watch began, `monitor_lost` is not yet due but not
+  clear either: after a restart, a latched `monitor_lost` cannot be cleared before readings
+  are back.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class _Watched:
     below: bool  # True: beyond when below the limit; False: when above it
     last_ns: int  # last reading of this value, or when the watch began
     onset_ns: int | None = None  # first reading of the current run beyond the limit
+    seen: bool = False  # read at least once since the watch began
 
     def beyond(self, value: int) -> bool:
         return value < self.limit if self.below else value > self.limit
@@ -61,6 +65,7 @@ class RespiratoryWatch:
             if w is None or t_ns < w.last_ns:
                 continue  # not watched, or older than what was already seen
             w.last_ns = t_ns
+            w.seen = True
             if w.beyond(value):
                 if w.onset_ns is None:
                     w.onset_ns = t_ns
@@ -76,7 +81,12 @@ class RespiratoryWatch:
                 out[alarm] = "clear"
             else:
                 out[alarm] = "due" if now_ns - w.onset_ns >= self.delay_ns else "beyond"
-        out["monitor_lost"] = "due" if self.lost(now_ns) else "clear"
+        if self.lost(now_ns):
+            out["monitor_lost"] = "due"
+        elif not all(w.seen for w in self.watched.values()):
+            out["monitor_lost"] = "beyond"  # no evidence yet that the monitor is back
+        else:
+            out["monitor_lost"] = "clear"
         return out
 
     def lost(self, now_ns: int) -> list[str]:
