@@ -46,6 +46,17 @@ MONITOR_KINDS = ("nonin", "none")
 
 
 @dataclass(frozen=True)
+class BatteryConfig:
+    """The UPS board's fuel gauge (issue 16); the low/depleted lines are in the pin map."""
+
+    kind: str = "none"  # "ina219" (Waveshare UPS HAT and similar) or "none"
+    address: int = 0x42
+    port: int = 1  # the I2C bus
+    cells: int = 1  # Li-ion cells in series (2 on the Waveshare UPS HAT (B))
+    capacity_wh: float = 10.0  # the pack's rating
+
+
+@dataclass(frozen=True)
 class Config:
     source: str = "(built-in defaults)"
     database: Path = Path("/var/lib/pca/events.db")
@@ -60,10 +71,11 @@ class Config:
     motor: MotorConfig = field(default_factory=MotorConfig)
     display: DisplayConfig = field(default_factory=DisplayConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    battery: BatteryConfig = field(default_factory=BatteryConfig)
 
 
 TOP_KEYS = ("database", "pinout", "drug_library", "pin_factory", "tick_ms", "pump", "motor",
-            "pepper", "rx_spool", "rx_watch", "display", "monitor")
+            "pepper", "rx_spool", "rx_watch", "display", "monitor", "battery")
 EXPANDERS = ("PCF8574", "MCP23008", "MCP23017")
 PATH_CHARS_MAX = 4096
 BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
@@ -81,6 +93,20 @@ def _monitor(t: Table) -> MonitorConfig:
     )
     t.finish(("kind", "port", "baudrate"))
     return monitor
+
+
+def _battery(t: Table) -> BatteryConfig:
+    d = BatteryConfig()
+    battery = BatteryConfig(
+        kind=t.text("kind", choices=("ina219", "none"), default=d.kind),
+        address=t.integer("address", 0x03, 0x77, default=d.address),
+        port=t.integer("port", 0, 255, default=d.port),
+        cells=t.integer("cells", 1, 4, default=d.cells),
+        capacity_wh=float(t.number("capacity_wh", 0, 1000, unit="Wh", lo_open=True,
+                                   default=Fraction(10))),
+    )
+    t.finish(("kind", "address", "port", "cells", "capacity_wh"))
+    return battery
 
 
 def _path(t: Table, name: str) -> Path:
@@ -147,6 +173,10 @@ def parse_config(data: bytes | str, src: str) -> Config:
     if monitor is not None:
         monitor.prefix = "monitor."
         changes["monitor"] = _monitor(monitor)
+    battery = t.table("battery", required=False)
+    if battery is not None:
+        battery.prefix = "battery."
+        changes["battery"] = _battery(battery)
     motor = t.table("motor", required=False)
     if motor is not None:
         motor.prefix = "motor."

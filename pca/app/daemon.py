@@ -80,6 +80,7 @@ class Wiring:
     log: Any = None
     monitor: Any = None  # the respiratory monitor's reader (pca.hw.nonin), or None
     panel: Any = None  # with --sim: the MockPanel that presses buttons (pca bench power)
+    gauge: Any = None  # the fuel gauge (pca.hw.fuel_gauge), or None
 
 
 def _library(cfg: Config, problems: list[str]) -> DrugLibrary:
@@ -178,9 +179,16 @@ def wire(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None 
             pepper = load_pepper(cfg.pepper)
         except PinToolError as err:
             problems.append(str(err))
+    from pca.app.power import open_gauge
+
+    made: list[Pump] = []  # the simulated pack's load follows the pump once it exists
+    gauge, gauge_error = open_gauge(cfg, sim, lambda: bool(made) and made[0].seg is not None)
+    if gauge_error is not None:
+        problems.append(gauge_error)
     pump = Pump.boot(motor=motor, annunciator=annunciator, log=log, clock=RealClock(),
                      library=library, profile=cfg.profile, credentials=log, display=display,
-                     pepper=pepper, monitor=monitor)
+                     pepper=pepper, monitor=monitor, gauge=gauge)
+    made.append(pump)
     problems += _monitor_problems(cfg, pump, monitor_error)
     if not pump.pins.provisioned():
         problems.append("no clinician PIN is provisioned: run `pca pin set` "
@@ -193,7 +201,7 @@ def wire(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None 
     sink.target = pump
     for item in sink.early:
         pump.put(item)
-    return Wiring(pump, problems, stack, hardware, motor, log, monitor, panel)
+    return Wiring(pump, problems, stack, hardware, motor, log, monitor, panel, gauge)
 
 
 def _open_monitor(cfg: Config) -> tuple[Any, str | None]:
@@ -299,11 +307,15 @@ def run(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None =
 
     spool = Path("rx-pending") if sim else cfg.rx_spool
     watcher = RxWatcher([spool, *cfg.rx_watch], consume=[spool])
+    from pca.app.power import PowerSupervisor
     from pca.app.sleeploop import SleepingLoop
 
-    loop: ControlLoop | SleepingLoop = (ControlLoop(wiring, cfg.tick_ms, notifier, watcher)
-                                        if fixed_tick else
-                                        SleepingLoop(wiring, cfg.tick_ms, notifier, watcher))
+    loop: ControlLoop | SleepingLoop
+    if fixed_tick:
+        loop = ControlLoop(wiring, cfg.tick_ms, notifier, watcher)
+    else:
+        loop = SleepingLoop(wiring, cfg.tick_ms, notifier, watcher)
+        loop.power = PowerSupervisor(wiring, wiring.gauge)  # the clean stop at depletion
 
     def on_term(signum: int, frame: FrameType | None) -> None:
         loop.stop.set()
@@ -323,12 +335,14 @@ def run(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None =
         if ready_file is not None:
             ready_file.write_text(str(os.getpid()))
         loop.run()
+        powered_down = isinstance(loop, SleepingLoop) and loop.power.reason is not None
         notifier.send("STOPPING=1", "STATUS=stopping: motor halted")
-        wiring.pump.shutdown()
+        if not powered_down:  # after a power-down the log is closed and says so already
+            wiring.pump.shutdown()
         if wiring.hardware is not None:
             wiring.hardware.stop()
     notifier.close()
-    return 0
+    return loop.exit_code if isinstance(loop, SleepingLoop) else 0
 
 
 def _describe(w: Wiring) -> Iterator[str]:

@@ -15,9 +15,11 @@ a second at rest. This loop ticks when
 - housekeeping is due (the pharmacy-file watcher and the systemd watchdog ping, once per
   HOUSEKEEPING_NS or half the watchdog period, whichever is shorter: the ping comes from
   the loop at its own deadline, so a loop that stops ticking stops pinging);
-- sound or light is being played: while an alarm is active, and for BUSY_NS after an
-  input (tones, the screen answering a key), it ticks at the configured period, because
-  the alarm patterns are built on that 50 ms grid;
+- sound or light is being played: while a high or medium alarm is active, around each
+  burst of a low-priority alarm (one 200 ms pulse every 20 s: the loop wakes for it and
+  sleeps between), and for BUSY_NS after an input (tones, the screen answering a key),
+  it ticks at the configured period, because the alarm patterns are built on that 50 ms
+  grid;
 - a respiratory monitor is wired: at least every MONITOR_NS, the reader's batch period,
   so a reading is acted on as soon as it could be before.
 
@@ -32,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pca.app.notify import Notifier
+from pca.hw.alarm_patterns import BURSTS
 
 MS = 1_000_000
 HEARTBEAT_NS = 450 * MS
@@ -97,6 +100,10 @@ class SleepingLoop:
         self.hang = threading.Event()  # test hook: simulate a hung loop
         self.ticks = 0
         self.woken = 0  # ticks that an input caused
+        self.power: Any = None  # a PowerSupervisor: the clean stop at depletion
+        self.exit_code = 0
+        self._priority: str | None = None  # the highest alarm, and since when (its pattern)
+        self._priority_since_ns = 0
         ping_ns = (notifier.watchdog_ns or 0) // 2
         self.house_ns = min(HOUSEKEEPING_NS, ping_ns) if ping_ns else HOUSEKEEPING_NS
         self.ping = bool(ping_ns)
@@ -116,8 +123,19 @@ class SleepingLoop:
             due.append(wake)
         if pump.seg is not None:
             due.append(now_ns + HEARTBEAT_NS)
-        if pump.alarms.highest() is not None or now_ns < busy_until_ns:
+        priority = pump.alarms.highest()
+        if priority != self._priority:
+            self._priority, self._priority_since_ns = priority, now_ns
+        if now_ns < busy_until_ns or priority in ("high", "medium"):
             due.append(now_ns + self.period_ns)
+        elif priority == "low" and not pump.alarms.silenced(pump.time.now_ns):
+            burst = BURSTS["low"]
+            period = burst.period_ns or burst.burst_ns
+            pos = (now_ns - self._priority_since_ns) % period
+            if pos < burst.burst_ns + self.period_ns:
+                due.append(now_ns + self.period_ns)  # in the pulse: on the grid
+            else:
+                due.append(now_ns - pos + period)  # the next burst's onset
         if getattr(self.w, "monitor", None) is not None:
             due.append(now_ns + MONITOR_NS)
         return min(due)
@@ -134,8 +152,17 @@ class SleepingLoop:
             self.ticks += 1
             if self.on_tick is not None:
                 self.on_tick()
+            if self.power is not None:
+                reason = self.power.depleted()
+                if reason is not None:
+                    self.power.power_down(reason)
+                    self.exit_code = self.power.hold(self.stop)
+                    return
             now = self.clock()
-            if now - last_house >= self.house_ns:
+            # While heartbeats run, housekeeping rides on the one before it falls due
+            # (at most HEARTBEAT_NS early) instead of waking the loop on its own.
+            slack = HEARTBEAT_NS if self.w.pump.seg is not None else 0
+            if now - last_house >= self.house_ns - slack:
                 if self.watcher is not None:
                     for item in self.watcher.poll():
                         self.w.pump.put(item)

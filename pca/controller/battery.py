@@ -6,7 +6,8 @@ are handled by `Conditions` exactly as before; this adds what the gauge knows. T
 remaining = remaining energy / the pump's average draw (an exponential average over
 AVERAGE_S, so a motor burst does not swing the estimate). A `battery_status` event is
 logged when mains comes or goes, the state of charge crosses a whole percent, or the
-time remaining crosses a 5-minute step; never on every reading.
+time remaining crosses a 5-minute step, at most once a minute (a change of mains at once);
+never on every reading.
 
 The warning is the low-priority, self-clearing alarm `battery_short` (IEC 60601-1-8 low
 priority: the operator should know and plan, nothing is wrong with the therapy yet). It
@@ -26,6 +27,7 @@ from pca.controller.ports import NS_PER_S, FuelGauge, PowerReading
 AVERAGE_S = 300.0
 TIME_STEP_S = 300  # log time remaining in 5-minute steps
 SHORT_CLEAR_MARGIN = 1.1
+MIN_LOG_INTERVAL_NS = 60 * NS_PER_S  # while the average settles the estimate moves fast
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class BatteryWatch:
         self.draw_w: float | None = None
         self._last_t_ns: int | None = None
         self._logged: tuple[bool, int, int | None] | None = None
+        self._logged_ns: int | None = None
         self._short = False
 
     def tick(self, now_ns: int) -> None:
@@ -78,7 +81,7 @@ class BatteryWatch:
         remaining = None if reading.mains or self.draw_w is None else \
             time_remaining_s(reading.remaining_wh, self.draw_w)
         self.status = BatteryStatus(reading.mains, reading.soc_pct, remaining)
-        self._log(self.status)
+        self._log(self.status, now_ns)
         short = battery_short(self.status, self.needed_s(), self._short)
         if short != self._short:
             self._short = short
@@ -96,11 +99,14 @@ class BatteryWatch:
             self.draw_w += alpha * (reading.power_w - self.draw_w)
         self._last_t_ns = reading.t_ns
 
-    def _log(self, s: BatteryStatus) -> None:
+    def _log(self, s: BatteryStatus, now_ns: int) -> None:
         step = None if s.time_remaining_s is None else int(s.time_remaining_s // TIME_STEP_S)
         key = (s.mains, int(s.soc_pct), step)
         if key == self._logged:
             return
-        self._logged = key
+        if (self._logged is not None and self._logged_ns is not None and s.mains ==
+                self._logged[0] and now_ns - self._logged_ns < MIN_LOG_INTERVAL_NS):
+            return  # logged when the minute is up, if it still differs then
+        self._logged, self._logged_ns = key, now_ns
         self.emit("battery_status", "system", mains=s.mains, soc_pct=int(s.soc_pct),
                   time_remaining_min=None if step is None else step * TIME_STEP_S // 60)

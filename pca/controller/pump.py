@@ -337,6 +337,19 @@ class Pump:
         self.journal.emit("shutdown", "system", state=self.state)
         self.journal.flush()
 
+    def power_down(self, reason: str) -> None:
+        """The pack is empty: stop cleanly before the power goes. battery_depleted (high)
+        stops delivery mid-move (SR-4) if the board's line has not already; the motor is
+        halted, `power_down` logged and the log made durable. Nothing is logged after it:
+        the caller closes the log and keeps the alarm sounding while power lasts."""
+        now = self.time.now_ns = self.pump_ns()
+        self.conditions.condition("battery_depleted", True)
+        self.motor.halt(now)
+        status = self.battery.status
+        self.journal.emit("power_down", "system", reason=reason, state=self.state,
+                          soc_pct=None if status is None else int(status.soc_pct))
+        self.journal.flush()
+
     def provision_pin(self, pin: str, actor: Actor = "system") -> None:
         """Set the clinician PIN (stored only as a salted scrypt hash)."""
         self.sessions.provision(pin, actor)
