@@ -22,6 +22,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any
 
+from pca.app import sim_power
 from pca.controller.inputs import (
     SENSORS,
     BolusButton,
@@ -65,13 +66,14 @@ ACTIONS: dict[str, tuple[set[str], set[str]]] = {
     "restart": (set(), set()),
     "clock_step": ({"seconds"}, set()),
     "vitals": (set(), {"spo2", "etco2_mmhg", "rr", "pulse"}),
+    "power": (set(), sim_power.FIELDS),  # the pack and mains (pca.app.sim_power)
 }
 # What a `vitals` step may say, in whole units (SR-13): %, mmHg, breaths/min, beats/min.
 VITAL_RANGES = {"spo2": (0, 100), "etco2_mmhg": (0, 150), "rr": (0, 150), "pulse": (0, 350)}
 SIGNALS = (*SENSORS, "monitor")  # monitor: the respiratory monitor is plugged in or not
 # While the pump is off these still happen: the hardware (the lines, the respiratory
 # monitor) and the wall clock change whether or not the pump is there to see it.
-OFF_ACTIONS = {"signal", "clock_step", "restart", "vitals"}
+OFF_ACTIONS = {"signal", "clock_step", "restart", "vitals", "power"}
 MAX_DURATION_NS = 366 * 86400 * NS_PER_S
 MAX_CLOCK_STEP_S = 366 * 86400
 WALL_MIN_NS = 946_684_800 * NS_PER_S  # 2000-01-01T00:00:00Z
@@ -180,6 +182,8 @@ def _check_fields(do: str, t: Table) -> None:
             raise ScenarioError(f"{t.where}: give at least one of {', '.join(VITAL_RANGES)}")
         for name, (low, high) in VITAL_RANGES.items():
             t.maybe_integer(name, low, high)
+    elif do == "power":
+        sim_power.check_fields(t)
     elif do == "program" and t.has("confirm_soft"):
         t.flag("confirm_soft")
 
@@ -300,12 +304,14 @@ class _Run:
     lines: dict[str, bool] = field(default_factory=dict)
     monitor: SimulatedMonitor = field(default_factory=SimulatedMonitor)
     base_steps: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCES, 0))
+    power: sim_power.PowerWorld | None = None  # from the first `power` step on
 
     def power_on(self, first: bool) -> None:
         self.motor = VirtualMotor()
         self.pump = Pump.boot(motor=self.motor, annunciator=QuietAnnunciator(), log=self.log,
                               clock=self.clock, library=self.sc.library, profile=self.sc.profile,
-                              credentials=self.log, monitor=self.monitor)
+                              credentials=self.log, monitor=self.monitor,
+                              gauge=None if self.power is None else self.power.gauge)
         if first and self.sc.pin is not None:
             self.pump.provision_pin(self.sc.pin)
         for name, active in sorted(self.lines.items()):
@@ -326,6 +332,9 @@ class _Run:
         """Run one step; returns inputs to deliver later (button releases)."""
         f = step.fields
         if self.pump is None and step.do not in OFF_ACTIONS:
+            return []
+        if step.do == "power":
+            self._power(step)
             return []
         if step.do == "signal" and f["name"] == "monitor":
             self.monitor.plug(self.clock.now_ns, bool(f["value"]))
@@ -376,9 +385,24 @@ class _Run:
             if tick:
                 self._tick()
 
+    def _power(self, step: Step) -> None:
+        now = self.clock.now_ns
+        if self.power is None:
+            self.power = sim_power.PowerWorld(dict(step.fields), now)
+            if self.pump is not None:
+                self.pump.battery.gauge = self.power.gauge
+        else:
+            self.power.apply(dict(step.fields), now)
+        if self.pump is None and self.power.powered_down and self.power.gauge.mains:
+            self.power.powered_down = False
+            self.power_on(first=False)  # mains is back: boot from the log
+        self._tick()
+
     def _tick(self) -> None:
         if self.pump is not None:
             self.pump.tick()
+            if self.power is not None:
+                self.power.after_tick(self)
 
     def trace_row(self) -> list[Any]:
         t_s = self.clock.now_ns / NS_PER_S
@@ -426,6 +450,9 @@ class Replay:
                 wake = run.pump.next_wakeup_ns()
                 if wake is not None and wake > clock.now_ns:
                     t_next = min(t_next, wake)
+                power_due = None if run.power is None else run.power.due_ns(clock.now_ns)
+                if power_due is not None:
+                    t_next = min(t_next, power_due)
             self._sample_before(t_next)
             clock.now_ns = max(clock.now_ns, t_next)
             due = [x for x in self.later if x[0] <= t_next]
