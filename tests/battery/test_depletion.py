@@ -30,7 +30,7 @@ def _wait(what: Any, timeout_s: float = 10.0) -> None:
 
 
 @pytest.mark.parametrize("cause", ["gauge", "line"])
-def test_depletion_shutdown_flushes_every_event(tmp_path: Path, cause: str) -> None:
+def test_sr4_depletion_shutdown_flushes_every_event(tmp_path: Path, cause: str) -> None:
     auth.SCRYPT_N = 2**10
     db = tmp_path / "events.db"
     log = SqliteEventLog(db)
