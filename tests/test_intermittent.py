@@ -117,7 +117,9 @@ def test_new_patient_forgets_history() -> None:
 EVENTS = st.lists(st.tuples(
     st.sampled_from(["start", "pca", "tick", "tick", "tick", "reprogram", "outage"]),
     st.integers(min_value=0, max_value=50).map(lambda m: m * MIN),
-    st.booleans(), st.booleans(), st.booleans(),
+    st.sampled_from([True, True, True, False]),  # running
+    st.booleans(),  # in alarm (when not running)
+    st.sampled_from([False, False, False, True]),  # another dose running
 ), max_size=60)
 
 
