@@ -130,12 +130,13 @@ def test_sr12_two_starts_never_closer_than_interval(events, reset) -> None:
     s = PibSchedule(plan)
     t = 0
     starts: list[int] = []
-    start_times: list[int] = []
+    since_start: list[int] = []  # each PIB's distance from the delivery start before it
+    last_start: int | None = None
     for kind, gap, a, b, c in events:
         t += gap
         if kind == "start":
             s.delivery_started(t)
-            start_times.append(t)
+            last_start = t
         elif kind == "pca":
             s.pca_started(t)
         elif kind == "reprogram":
@@ -148,10 +149,10 @@ def test_sr12_two_starts_never_closer_than_interval(events, reset) -> None:
             if isinstance(d, Give):
                 s.pib_started(t)
                 starts.append(t)
+                assert last_start is not None
+                since_start.append(t - last_start)
             elif isinstance(d, Skip):
                 s.pib_skipped(d.due_ns)
     for x, y in itertools.pairwise(starts):
         assert y - x >= plan.interval_ns
-    for g in starts:
-        before = [st_ for st_ in start_times if st_ <= g]
-        assert before and g - before[-1] >= plan.first_ns
+    assert all(d >= plan.first_ns for d in since_start)
