@@ -42,6 +42,10 @@ RESUME_BASAL_NS = 900 * NS_PER_S
 Finding = Literal["motor_fault", "dose_done", "reservoir", "limit"]
 
 
+DOSE_ACTOR: dict[DoseSource, Actor] = {
+    "pca": "patient", "clinician": "clinician", "loading": "clinician", "intermittent": "system"}
+
+
 @dataclass
 class Segment:
     """One stretch of motion at one rate for one source."""
@@ -63,6 +67,7 @@ class Dose:
     source: DoseSource
     steps: int
     ml: Fraction
+    delay_s: float | None = None  # a PIB that waited for another dose to end (SR-12)
 
 
 class DeliveryEngine:
@@ -149,8 +154,9 @@ class DeliveryEngine:
         dose = self.dose
         start = self.decision_ns = max(self.time.now_ns, self.decision_ns, self.time.pump_ns())
         self.ledger.record_dose_start(dose.source, start)
-        self.journal.emit("dose_started", "clinician" if dose.source != "pca" else "patient",
-                          source=dose.source, amount_ml=float(dose.ml), at_pump_ns=start)
+        extra = {} if dose.delay_s is None else {"delay_s": dose.delay_s}
+        self.journal.emit("dose_started", DOSE_ACTOR[dose.source], source=dose.source,
+                          amount_ml=float(dose.ml), at_pump_ns=start, **extra)
         self.completion = "complete"
         self.begin_segment(dose.source, self.profile.bolus_rate_ml_h, dose.steps)
 

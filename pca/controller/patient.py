@@ -20,7 +20,7 @@ from pca.controller.recovery import DELIVERING_STATES
 from pca.controller.respiratory import RespiratoryInterlock
 from pca.therapy.prescription import Prescription
 
-DOSE_STATES = ("pca_dose", "clinician_dose", "loading_dose")
+DOSE_STATES = ("pca_dose", "clinician_dose", "loading_dose", "intermittent_dose")
 
 
 class PressAnswer(Protocol):

@@ -20,7 +20,7 @@ from typing import Any
 
 from transitions import EventData, Machine
 
-from pca.controller import commands, patient, view
+from pca.controller import commands, intermittent, patient, view
 from pca.controller.alarms import AlarmSet
 from pca.controller.auth import PinService, Role
 from pca.controller.battery import BatteryWatch
@@ -63,7 +63,7 @@ from pca.therapy.ledger import DoseLedger, DoseSource, ml_to_steps
 from pca.therapy.prescription import Prescription
 
 # ---- the machine, as one table --------------------------------------------------------
-DOSE_STATES = ["pca_dose", "clinician_dose", "loading_dose"]
+DOSE_STATES = ["pca_dose", "clinician_dose", "loading_dose", "intermittent_dose"]
 DELIVERING = ["running", "kvo", *DOSE_STATES]
 STATES = ["unprogrammed", "stopped", *DELIVERING, "alarm"]
 
@@ -75,6 +75,7 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "begin_pca", "source": ["running", "kvo"], "dest": "pca_dose"},
     {"trigger": "begin_clinician", "source": ["running", "kvo"], "dest": "clinician_dose"},
     {"trigger": "begin_loading", "source": ["running", "kvo"], "dest": "loading_dose"},
+    {"trigger": "begin_pib", "source": ["running", "kvo"], "dest": "intermittent_dose"},
     {"trigger": "dose_done", "source": DOSE_STATES, "dest": "kvo", "conditions": "limit_reached"},
     {"trigger": "dose_done", "source": DOSE_STATES, "dest": "running"},
     {"trigger": "limit_hit", "source": "running", "dest": "kvo"},
@@ -85,7 +86,8 @@ TRANSITIONS: list[dict[str, Any]] = [
 ]
 
 DOSE_OF_STATE: dict[str, DoseSource] = {
-    "pca_dose": "pca", "clinician_dose": "clinician", "loading_dose": "loading"}
+    "pca_dose": "pca", "clinician_dose": "clinician", "loading_dose": "loading",
+    "intermittent_dose": "intermittent"}
 
 
 class Pump:
@@ -119,10 +121,11 @@ class Pump:
                                     self._syringe_lasts_s)
         self.sessions = Sessions(credentials, pepper, self.time, self.journal)
         self.intake = Intake(library, profile, self.journal, self.sessions)
+        self.pib = intermittent.PibService(profile.steps_per_ml)
         self.desk = Desk(self.sessions, self.intake, self._handle, self.panel_view)
         self.panel = FrontPanel(self.desk, display)
         self.journal.observers += [self.sessions.observe, self.panel.observe,
-                                   self.intake.observe]
+                                   self.intake.observe, self.pib.observe]
         self.journal.on_failed = self._log_failed
         self.journal.on_restored = self.conditions.log_restored
         self.inputs: queue.SimpleQueue[Input] = queue.SimpleQueue()
@@ -169,6 +172,7 @@ class Pump:
             self._handle(item)
         self._service_motor(now)
         self._check_conditions(now)
+        intermittent.service(self, now)
         self.panel.tick(now)
         self.motor.heartbeat(now)
         self.annunciator.annunciate(self.alarms.highest(), self.alarms.silenced(now), now)
@@ -185,6 +189,9 @@ class Pump:
                 times.append(room)
         if self.sessions.until_ns is not None:
             times.append(self.sessions.until_ns)
+        due = self.pib.next_due_ns()
+        if due is not None:
+            times.append(due)
         if self.alarms.silenced_until_ns is not None and self.alarms.silenced(now):
             times.append(self.alarms.silenced_until_ns)
         monitor_due = self.respiratory.next_wakeup_ns(now)

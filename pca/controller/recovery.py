@@ -11,7 +11,8 @@ from pca.controller.auth import FailureState
 from pca.controller.ports import StoredEvent
 from pca.therapy.ledger import DoseSource, Source
 
-DELIVERING_STATES = frozenset({"running", "kvo", "pca_dose", "clinician_dose", "loading_dose"})
+DELIVERING_STATES = frozenset({"running", "kvo", "pca_dose", "clinician_dose", "loading_dose",
+                               "intermittent_dose"})
 
 
 @dataclass

@@ -17,13 +17,14 @@ from typing import Literal
 
 from pca.therapy.prescription import Prescription
 
-Source = Literal["basal", "pca", "loading", "clinician", "kvo"]
-DoseSource = Literal["pca", "loading", "clinician"]
+Source = Literal["basal", "pca", "loading", "clinician", "kvo", "intermittent"]
+DoseSource = Literal["pca", "loading", "clinician", "intermittent"]
 Denial = Literal["lockout", "dose_limit", "max_per_hour", "in_progress"]
 
-SOURCES: tuple[Source, ...] = ("basal", "pca", "loading", "clinician", "kvo")
-# SR-2: what counts against the dose limit (clinician boluses and KVO do not, as on CADD-Solis).
-COUNTED: frozenset[str] = frozenset({"basal", "pca", "loading"})
+SOURCES: tuple[Source, ...] = ("basal", "pca", "loading", "clinician", "kvo", "intermittent")
+# SR-2: what counts against the dose limit (clinician boluses and KVO do not, as on CADD-Solis;
+# programmed intermittent boluses do, SR-12).
+COUNTED: frozenset[str] = frozenset({"basal", "pca", "loading", "intermittent"})
 NS_PER_S = 1_000_000_000
 HOUR_NS = 3600 * NS_PER_S
 MAX_WINDOW_NS = 12 * HOUR_NS

@@ -16,7 +16,8 @@ from pca.controller.panel.widgets import Action, Screen
 
 Heard = list[tuple[str, Mapping[str, Any]]]  # events the pump logged while handling a command
 
-DELIVERING = ("running", "kvo", "pca_dose", "clinician_dose", "loading_dose")
+DELIVERING = ("running", "kvo", "pca_dose", "clinician_dose", "loading_dose",
+              "intermittent_dose")
 
 
 class Nav(Protocol):

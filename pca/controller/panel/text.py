@@ -18,6 +18,7 @@ STATE_LABEL = {
     "pca_dose": "PCA DOSE",
     "clinician_dose": "CLIN BOLUS",
     "loading_dose": "LOADING",
+    "intermittent_dose": "PROG BOLUS",
     "alarm": "ALARM STOP",
 }
 # Home screen: the alarm and what to do, in 20 characters.
