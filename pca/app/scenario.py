@@ -45,7 +45,10 @@ from pca.therapy.prescription import PrescriptionFormatError, RxRequest, parse_r
 from pca.therapy.strict import Table, key, parse_toml, shown
 
 TRACE_COLUMNS = ["t_s", "state", "rate_ml_h", "delivered_ml", "basal_ml", "pca_ml",
-                 "loading_ml", "clinician_ml", "kvo_ml", "reservoir_ml", "alarms"]
+                 "loading_ml", "clinician_ml", "kvo_ml", "reservoir_ml", "alarms",
+                 "intermittent_ml"]  # version 2: last, after alarms
+# The per-source trace columns before reservoir_ml, in order; intermittent_ml comes last.
+TRACE_SOURCES = ("basal", "pca", "loading", "clinician", "kvo")
 DENIAL_REASONS = ["lockout", "dose_limit", "max_per_hour", "in_progress", "alarm",
                   "not_running"]
 # action -> (required fields, optional fields)
@@ -417,9 +420,9 @@ class _Run:
             state, rate = snap.state, round(snap.rate_ml_h, 6)
             reservoir = round(snap.reservoir_steps * per_ml, 6)
             alarms = ";".join(snap.alarms)
-        ml = [round(steps[s] * per_ml, 6) for s in SOURCES]
+        ml = [round(steps[s] * per_ml, 6) for s in TRACE_SOURCES]
         return [f"{t_s:g}", state, rate, round(sum(steps.values()) * per_ml, 6), *ml,
-                reservoir, alarms]
+                reservoir, alarms, round(steps["intermittent"] * per_ml, 6)]
 
     def delivered_steps(self) -> dict[str, int]:
         if self.pump is None:
@@ -517,11 +520,15 @@ def run_scenario(scenario: Scenario, *, db: Path | None = None, events: IO[str] 
 
 
 def summarise(rows: Iterator[dict[str, Any]], run: _Run, scenario: Scenario) -> dict[str, Any]:
-    requests = granted = 0
+    requests = granted = pib_given = pib_skipped = 0
     denied = dict.fromkeys(DENIAL_REASONS, 0)
     alarms: list[str] = []
     for row in rows:
-        if row["type"] == "pca_request":
+        if row["type"] == "dose_started" and row["source"] == "intermittent":
+            pib_given += 1
+        elif row["type"] == "pib_skipped":
+            pib_skipped += 1
+        elif row["type"] == "pca_request":
             requests += 1
             if row["outcome"] == "granted":
                 granted += 1
@@ -540,6 +547,8 @@ def summarise(rows: Iterator[dict[str, Any]], run: _Run, scenario: Scenario) -> 
         "delivered_ml": {"total": round(sum(ml.values()), 6), **ml},
         "alarms": alarms,
         "final_state": run.pump.state if run.pump is not None else "off",
+        "pib_given": pib_given,
+        "pib_skipped": pib_skipped,
     }
 
 

@@ -71,7 +71,13 @@ class DrugEntry:
     unit: str
     concentrations_per_ml: tuple[Fraction, ...]
     dose_limit_required: bool
-    limits: Mapping[str, Limits]
+    limits: Mapping[str, Limits]  # pib_dose and pib_interval_min only where a PIB is allowed
+    route: str = "iv"
+
+    @property
+    def allows_pib(self) -> bool:
+        """SR-12: an entry without PIB limits allows no programmed intermittent bolus."""
+        return all(name in self.limits for name in V2_LIMITS)
 
 
 @dataclass(frozen=True)
@@ -82,8 +88,21 @@ class DrugLibrary:
     checksum: str = ""  # "sha256:..." of a pharmacy file; "" for scenario tables
     monitor_limits: Mapping[str, Limits] = field(default_factory=lambda: DEFAULT_MONITOR_LIMITS)
 
-    def get(self, name: str) -> DrugEntry | None:
-        return self.drugs.get(name)
+    # Every entry by (drug, route); `drugs` above names each drug once (its IV entry where
+    # it has one), for lists and for code that predates routes.
+    entries: Mapping[tuple[str, str], DrugEntry] = field(default_factory=dict)
+
+    def get(self, name: str, route: str = "iv") -> DrugEntry | None:
+        if not self.entries:
+            entry = self.drugs.get(name)
+            return entry if entry is not None and entry.route == route else None
+        return self.entries.get((name, route))
+
+    def routes_of(self, name: str) -> list[str]:
+        """The routes the library has an entry for, for this drug."""
+        if not self.entries:
+            return [e.route for n, e in self.drugs.items() if n == name]
+        return sorted(route for (n, route) in self.entries if n == name)
 
 
 # Physical bounds of each limit (pca.therapy.bounds): (low, high, unit, whole numbers only).
@@ -157,9 +176,7 @@ def _entry(raw: object, source: str, index: int) -> DrugEntry:
                                      max_items=bounds.CONCENTRATIONS_MAX))
     required = t.flag("dose_limit_required", default=True)
     route = t.text("route", choices=ROUTES, default="iv")
-    if route != "iv":
-        t.fail("route", route, "'iv' on this pump build",
-               "routes other than iv are a version-2 feature not implemented yet")
+    t.where = f"{source}: drug {name!r} ({route})" if route != "iv" else t.where
     raw_limits = t.table("limits", required=False)
     if raw_limits is None:
         raise LibraryError(f"{t.where}.limits: missing [drug.limits] table")
@@ -171,9 +188,17 @@ def _entry(raw: object, source: str, index: int) -> DrugEntry:
     if missing:
         raise LibraryError(f"{t.where}.limits: missing {', '.join(missing)}")
     limits = {f: _limits(raw_limits, f, unit) for f in LIMITED_FIELDS}
-    for extra in V2_LIMITS:
-        if raw_limits.has(extra):
-            _limits(raw_limits, extra, unit)
+    present = [f for f in V2_LIMITS if raw_limits.has(f)]
+    if present and len(present) != len(V2_LIMITS):
+        missing_v2 = [f for f in V2_LIMITS if f not in present]
+        raise LibraryError(f"{t.where}.limits: {present[0]} without {missing_v2[0]}: an entry "
+                           "that allows a PIB limits both its dose and its interval")
+    for extra in present:
+        limits[extra] = _limits(raw_limits, extra, unit)
+    if present and limits["pib_interval_min"].hard_min < 15:
+        raise LibraryError(f"{t.where}.limits.pib_interval_min: hard_min "
+                           f"{show(limits['pib_interval_min'].hard_min)} is below 15 min, the "
+                           "shortest PIB interval the pump allows")
     raw_limits.finish()
     t.finish(("name", "unit", "concentrations_per_ml", "dose_limit_required", "route",
               "limits"))
@@ -184,7 +209,7 @@ def _entry(raw: object, source: str, index: int) -> DrugEntry:
     if limits["dose_limit"].hard_min <= 0 and required:
         raise LibraryError(f"{t.where}.limits.dose_limit: hard_min must be > 0 "
                            "(a dose limit of 0 never means unlimited)")
-    return DrugEntry(name, unit, concentrations, required, limits)
+    return DrugEntry(name, unit, concentrations, required, limits, route)
 
 
 DEFAULT_MONITOR_LIMITS: Mapping[str, Limits] = {
@@ -195,19 +220,24 @@ DEFAULT_MONITOR_LIMITS: Mapping[str, Limits] = {
 
 def parse_library(tables: Iterable[object], source: str, version: str = "") -> DrugLibrary:
     """Build a library from `[[drug]]` tables; raises LibraryError naming what is wrong."""
-    drugs: dict[str, DrugEntry] = {}
+    entries: dict[tuple[str, str], DrugEntry] = {}
     tables = list(tables)
     if len(tables) > bounds.DRUGS_MAX:
         raise LibraryError(f"{source}: {len(tables)} drugs; a library holds at most "
                            f"{bounds.DRUGS_MAX}")
     for index, raw in enumerate(tables):
         entry = _entry(raw, source, index)
-        if entry.name in drugs:
-            raise LibraryError(f"{source}: drug {entry.name!r} is listed twice")
-        drugs[entry.name] = entry
-    if not drugs:
+        if (entry.name, entry.route) in entries:
+            raise LibraryError(f"{source}: drug {entry.name!r} is listed twice for route "
+                               f"{entry.route!r}")
+        entries[(entry.name, entry.route)] = entry
+    if not entries:
         raise LibraryError(f"{source}: the library lists no drug")
-    return DrugLibrary(source, drugs, version)
+    drugs: dict[str, DrugEntry] = {}
+    for (name, route), entry in entries.items():
+        if name not in drugs or route == "iv":
+            drugs[name] = entry
+    return DrugLibrary(source, drugs, version, entries=entries)
 
 
 def _canonical_value(value: object) -> object:
@@ -279,7 +309,7 @@ def _load(data: dict[str, Any], source: str, *, sealed: bool) -> DrugLibrary:
     if "monitor_limits" in data:
         monitor_limits = parse_monitor_limits(data["monitor_limits"], source)
     return DrugLibrary(library.source, library.drugs, library.version,
-                       actual if stated is not None else "", monitor_limits)
+                       actual if stated is not None else "", monitor_limits, library.entries)
 
 
 def seal_library_text(text: str, version: str | None = None) -> str:

@@ -16,12 +16,13 @@ from pca.therapy.units import DOSE_UNITS, DRUG_UNITS, show
 FIELDS = ("drug", "concentration_per_ml", "dose_unit", "basal_rate_per_h", "pca_dose",
           "lockout_min", "max_pca_per_h", "dose_limit", "dose_limit_window_h", "loading_dose",
           "clinician_bolus_max")
-# SCENARIOS.md "Extensions, version 2" (issue 11): read with their types and bounds so
-# files that carry them are checked like any other field; until the pump delivers PIBs
-# and routes, a value that asks for either is refused (never silently ignored) and the
-# inert values (route "iv", pib_dose 0) are accepted. The PIB work adds them to RxRequest.
+# SCENARIOS.md "Extensions, version 2": the route (checked against the drug's entry for it)
+# and the programmed intermittent bolus (SR-12). They reach the log only when used, so a
+# prescription without them is logged exactly as before.
 ROUTES = ("iv", "epidural", "subcutaneous")
 V2_FIELDS = ("route", "pib_dose", "pib_interval_min", "pib_first_min", "pib_reset_on_pca")
+PIB_INTERVAL_MIN = (15, 480)  # min, start to start
+PIB_FIRST_MAX_MIN = 480
 
 
 class PrescriptionFormatError(ValueError):
@@ -44,6 +45,15 @@ class RxRequest:
     loading_dose: Fraction
     clinician_bolus_max: Fraction
     monitor: MonitorSettings | None = None  # the [monitor] table (SR-13); None: no monitor
+    route: str = "iv"
+    pib_dose: Fraction = Fraction(0)  # 0: no programmed intermittent bolus
+    pib_interval_min: int | None = None
+    pib_first_min: int | None = None  # None: pib_interval_min
+    pib_reset_on_pca: bool = False
+
+    @property
+    def has_pib(self) -> bool:
+        return self.pib_dose > 0
 
     def entered(self) -> dict[str, Any]:
         """JSON-ready, in the clinician's unit; parse_request(entered()) gives it back."""
@@ -51,9 +61,19 @@ class RxRequest:
         for name in FIELDS:
             value = getattr(self, name)
             out[name] = float(value) if isinstance(value, Fraction) else value
+        if self.route != "iv":
+            out["route"] = self.route
+        if self.has_pib:
+            out.update(pib_dose=float(self.pib_dose), pib_interval_min=self.pib_interval_min,
+                       pib_first_min=self.first_min, pib_reset_on_pca=self.pib_reset_on_pca)
         if self.monitor is not None:
             out["monitor"] = self.monitor.describe()
         return out
+
+    @property
+    def first_min(self) -> int | None:
+        """Minutes from start to the first PIB (pib_first_min, else the interval)."""
+        return self.pib_interval_min if self.pib_first_min is None else self.pib_first_min
 
 
 @dataclass(frozen=True)
@@ -68,6 +88,7 @@ class Prescription:
     loading_dose_ml: Fraction
     clinician_bolus_max_ml: Fraction
     overrides: tuple[str, ...] = ()
+    pib_dose_ml: Fraction = Fraction(0)
 
     @property
     def lockout_min(self) -> Fraction:
@@ -99,6 +120,8 @@ class Prescription:
             "clinician_bolus_max_ml": float(self.clinician_bolus_max_ml),
             "overrides": list(self.overrides),
         })
+        if self.request.has_pib:
+            out["pib_dose_ml"] = float(self.pib_dose_ml)
         return out
 
 
@@ -153,27 +176,26 @@ def parse_request(raw: Mapping[str, Any], src: str = "prescription", *,
         clinician_bolus_max=t.number("clinician_bolus_max", 0, bounds.AMOUNT_MAX, unit=amount,
                                      default=zero),
         monitor=monitor,
+        **_version2(t, amount),
     )
-    _version2(t, amount)
     if t.has("drug_unit"):  # written by describe(); the library decides the unit
         t.text("drug_unit", choices=DRUG_UNITS)
     t.finish((*FIELDS, *V2_FIELDS, "monitor"))
     return req
 
 
-def _version2(t: Table, amount: str) -> None:
+def _version2(t: Table, amount: str) -> dict[str, Any]:
+    """The route and the PIB fields; a PIB needs its interval (it never has a default)."""
     route = t.text("route", choices=ROUTES, default="iv")
-    if route != "iv":
-        t.fail("route", route, "'iv' on this pump build",
-               "routes other than iv are a version-2 feature not implemented yet")
     pib = t.number("pib_dose", 0, bounds.AMOUNT_MAX, unit=amount, default=Fraction(0))
-    t.maybe_integer("pib_interval_min", 15, 480, unit="min")
-    t.maybe_integer("pib_first_min", 0, 480, unit="min")
-    if t.has("pib_reset_on_pca"):
-        t.flag("pib_reset_on_pca")
-    if pib != 0:
-        t.fail("pib_dose", t.raw["pib_dose"], "0 on this pump build",
-               "the programmed intermittent bolus is a version-2 feature not implemented yet")
+    interval = t.maybe_integer("pib_interval_min", *PIB_INTERVAL_MIN, unit="min")
+    first = t.maybe_integer("pib_first_min", 0, PIB_FIRST_MAX_MIN, unit="min")
+    reset = t.flag("pib_reset_on_pca", default=False)
+    if pib > 0 and interval is None:
+        t.fail("pib_interval_min", None, f"{PIB_INTERVAL_MIN[0]}..{PIB_INTERVAL_MIN[1]} min",
+               "a programmed intermittent bolus needs its interval")
+    return {"route": route, "pib_dose": pib, "pib_interval_min": interval,
+            "pib_first_min": first, "pib_reset_on_pca": reset}
 
 
 @dataclass(frozen=True)
@@ -202,13 +224,16 @@ def _check_limits(req: RxRequest, entry: DrugEntry) -> tuple[list[str], list[str
         "loading_dose": req.loading_dose,
         "clinician_bolus_max": req.clinician_bolus_max,
     }
+    if req.has_pib and entry.allows_pib:
+        values["pib_dose"] = req.pib_dose
+        values["pib_interval_min"] = Fraction(req.pib_interval_min or 0)
     for name, value in values.items():
         if value is None:
             continue
         limits: Limits = entry.limits[name]
         unit = ""
         shown = f"{name} = {show(value)}"
-        if name in AMOUNT_FIELDS:
+        if name in (*AMOUNT_FIELDS, "pib_dose"):
             unit = f" {entry.unit}"
             if req.dose_unit == "ml":
                 shown += f" mL (= {show(_in_drug_unit(req, value))}{unit})"
@@ -245,6 +270,7 @@ def derive(req: RxRequest, drug_unit: str, overrides: tuple[str, ...] = ()) -> P
         loading_dose_ml=ml(req.loading_dose),
         clinician_bolus_max_ml=ml(req.clinician_bolus_max),
         overrides=overrides,
+        pib_dose_ml=ml(req.pib_dose),
     )
 
 
@@ -261,6 +287,10 @@ def _mechanism_errors(req: RxRequest, rx: Prescription, steps_per_ml: Fraction) 
             f"{float(least):.3g} mL/h (one step a minute at {show(Fraction(steps_per_ml))} "
             "steps/mL): enter 0 for no basal")
     one_step = bounds.step_ml(steps_per_ml)
+    if 0 < rx.pib_dose_ml < one_step:
+        errors.append(
+            f"pib_dose = {show(req.pib_dose)} {unit} (= {float(rx.pib_dose_ml):.3g} mL) is "
+            f"smaller than one step of this pump, {float(one_step):.3g} mL")
     if 0 < rx.pca_dose_ml < one_step:
         errors.append(
             f"pca_dose = {show(req.pca_dose)} {unit} (= {float(rx.pca_dose_ml):.3g} mL) is "
@@ -273,12 +303,21 @@ def validate(req: RxRequest, library: DrugLibrary, *, bolus_rate_ml_h: Fraction,
              steps_per_ml: Fraction = bounds.REFERENCE_STEPS_PER_ML) -> Verdict:
     """SR-8: hard limits reject; soft limits need `confirm_soft`; structural rules hold;
     the pump (`steps_per_ml`) can make the basal rate and the PCA dose at all."""
-    entry = library.get(req.drug)
+    entry = library.get(req.drug, req.route)
     if entry is None:
+        routes = library.routes_of(req.drug)
+        if routes:
+            return Verdict(None, (f"route = {req.route!r}: the drug library has no {req.route} "
+                                  f"entry for {req.drug} ({library.source}: "
+                                  f"{', '.join(routes)} only)",), ())
         known = ", ".join(sorted(library.drugs))
         return Verdict(None, (f"drug = {req.drug!r} is not in the drug library "
                               f"({library.source}: {known})",), ())
     errors: list[str] = []
+    if req.has_pib and not entry.allows_pib:
+        errors.append(f"pib_dose = {show(req.pib_dose)} {req.dose_unit}: the library entry for "
+                      f"{entry.name} ({entry.route}) allows no programmed intermittent bolus "
+                      "(it has no pib_dose limits)")
     if req.dose_unit not in (entry.unit, "ml"):
         errors.append(f"dose_unit = {req.dose_unit!r} does not match {entry.name}, "
                       f"which is dosed in {entry.unit} (or enter doses in ml)")
@@ -324,6 +363,9 @@ def validate(req: RxRequest, library: DrugLibrary, *, bolus_rate_ml_h: Fraction,
         if rx.pca_dose_ml > rx.dose_limit_ml:
             errors.append(f"pca_dose = {show(req.pca_dose)} {unit} is above dose_limit = "
                           f"{limit_shown} {unit}")
+        if rx.pib_dose_ml > rx.dose_limit_ml:
+            errors.append(f"pib_dose = {show(req.pib_dose)} {unit} is above dose_limit = "
+                          f"{limit_shown} {unit}")
     errors.extend(_mechanism_errors(req, rx, steps_per_ml))
     if bolus_rate_ml_h <= 0:
         errors.append(f"the pump's bolus rate {show(bolus_rate_ml_h)} mL/h must be > 0")
@@ -333,6 +375,13 @@ def validate(req: RxRequest, library: DrugLibrary, *, bolus_rate_ml_h: Fraction,
             errors.append(f"lockout_min = {show(req.lockout_min)} is shorter than the "
                           f"{show(delivery_min)} min the pump needs to deliver pca_dose = "
                           f"{show(req.pca_dose)} {unit} at {show(bolus_rate_ml_h)} mL/h")
+        if req.has_pib and req.pib_interval_min is not None:
+            pib_min = rx.pib_dose_ml / bolus_rate_ml_h * 60
+            if pib_min >= req.pib_interval_min:
+                errors.append(
+                    f"pib_interval_min = {req.pib_interval_min} is not longer than the "
+                    f"{show(pib_min)} min the pump needs to deliver pib_dose = "
+                    f"{show(req.pib_dose)} {unit} at {show(bolus_rate_ml_h)} mL/h")
     if errors:
         return Verdict(None, tuple(errors), tuple(soft))
     if soft and not confirm_soft:

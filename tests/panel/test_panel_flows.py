@@ -230,7 +230,7 @@ def test_view_prescription_pages_through_every_value_in_both_units(running: Pane
     for needle in ("ACTIVE PRESCRIPTION", "morphine", "PCA dose     1     1",
                    "Basal/h    0.5   0.5", "Limit/4h     6     6", "Loading      2     2",
                    "ClinMax      2     2", "Lockout 10 min", "Max PCA/h 4",
-                   "Lib 2026.11-default"):
+                   "Lib 2026.12-default"):
         assert needle in text, needle
 
 

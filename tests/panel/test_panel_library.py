@@ -33,7 +33,7 @@ def new_version(version: str = "2026.12-ward4", changes: dict[str, str] | None =
 
 def test_sr8_the_built_in_library_is_sealed_and_verifies() -> None:
     library = default_library()
-    assert library.version == "2026.11-default"
+    assert library.version == "2026.12-default"
     assert library.checksum.startswith("sha256:") and len(library.checksum) == 7 + 64
 
 
@@ -41,7 +41,7 @@ def test_sr8_the_built_in_library_is_sealed_and_verifies() -> None:
     ("pca_dose            = [0.2, 0.5, 3.0, 5.0]", "pca_dose            = [0.2, 0.5, 3.0, 50.0]"),
     ('name = "fentanyl"', 'name = "fentanil"'),
     ("concentrations_per_ml = [10.0, 50.0]", "concentrations_per_ml = [10.0, 50.0, 500.0]"),
-    ('version = "2026.11-default"', 'version = "2026.12"'),
+    ('version = "2026.12-default"', 'version = "2026.12b"'),
 ])
 def test_sr8_a_changed_value_breaks_the_seal_and_the_library_is_refused(old: str,
                                                                         new: str) -> None:
@@ -65,7 +65,7 @@ def test_sr8_a_pharmacy_library_needs_version_and_checksum() -> None:
         load_pharmacy_library(unsealed, "lib.toml")
     with pytest.raises(LibraryError, match="needs a non-empty version"):
         load_pharmacy_library(seal_library_text(unsealed).replace(
-            'version = "2026.11-default"', 'version = ""'), "lib.toml")
+            'version = "2026.12-default"', 'version = ""'), "lib.toml")
     # Test input (not a pharmacy file) may stay unsealed, as scenario [[drug]] tables do.
     assert load_library_text(unsealed, "lib.toml").checksum == ""
 
@@ -129,7 +129,7 @@ def test_admin_installs_a_sealed_library_with_the_pin_and_it_survives_a_restart(
     rig.keys(ADMIN_PIN + "#")
     changed = rig.last("drug_library_changed")
     assert changed["version"] == "2026.12-ward4" and changed["previous_version"] == \
-        "2026.11-default"
+        "2026.12-default"
     assert rig.pump.library.version == "2026.12-ward4"
     rig.restart()
     assert rig.pump.library.version == "2026.12-ward4"
@@ -148,7 +148,7 @@ def test_sr8_a_tampered_library_is_refused_on_the_keypad_and_the_old_one_stays(
     text = rig.screen
     assert "REFUSED" in rig.display.history_text() or "checksum" in text
     rig.keys("*")
-    assert rig.pump.library.version == "2026.11-default"
+    assert rig.pump.library.version == "2026.12-default"
     assert not rig.events("drug_library_changed")
 
 
@@ -156,7 +156,7 @@ def test_sr6_only_an_admin_session_installs_a_library(rig: PanelRig) -> None:
     item = PendingLibrary(new_version(), "lib.pca-library.toml")
     rig.unlock()  # clinician
     assert rig.pump.install_library(item, ADMIN_PIN) is not None
-    assert rig.pump.library.version == "2026.11-default"
+    assert rig.pump.library.version == "2026.12-default"
     rig.keys("*")
     admin(rig)
     assert rig.pump.install_library(item, "000000") == "wrong admin PIN: nothing changed"
