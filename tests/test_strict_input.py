@@ -285,14 +285,21 @@ def test_the_physical_bounds_still_accept_every_shipped_and_example_file() -> No
     assert mutate(GOOD_DRUG, "name", "x")["name"] == "x"
 
 
-def test_sr8_version2_fields_are_checked_and_pib_refused_by_name_until_implemented(
-        tmp_path: Path) -> None:
-    # route "iv" and no PIB are today's behaviour: accepted; a PIB is not silently ignored.
+def test_sr8_version2_fields_are_read_strictly(tmp_path: Path) -> None:
+    # The route and the PIB (SR-12) are typed and bounded like every other field; a PIB is
+    # never completed with a default interval.
     assert parse_request(dict(GOOD["pharmacy"]["prescription"], route="iv", pib_dose=0.0))
-    with pytest.raises(PrescriptionFormatError, match="version-2 feature"):
+    req = parse_request(dict(GOOD["pharmacy"]["prescription"], pib_dose=1.0,
+                             pib_interval_min=60))
+    assert req.has_pib and req.first_min == 60
+    with pytest.raises(PrescriptionFormatError, match="pib_interval_min is required"):
         parse_request(dict(GOOD["pharmacy"]["prescription"], pib_dose=1.0))
     with pytest.raises(PrescriptionFormatError, match="pib_interval_min = 5 must be"):
         parse_request(dict(GOOD["pharmacy"]["prescription"], pib_interval_min=5))
+    with pytest.raises(PrescriptionFormatError, match="route = 'intrathecal' must be"):
+        parse_request(dict(GOOD["pharmacy"]["prescription"], route="intrathecal"))
+    with pytest.raises(PrescriptionFormatError, match="pib_reset_on_pca = 1 must be true"):
+        parse_request(dict(GOOD["pharmacy"]["prescription"], pib_reset_on_pca=1))
     # The respiratory monitor (SR-13) is implemented: its fields are read strictly too.
     path = tmp_path / "s.toml"
     path.write_text(HEADER + MORPHINE + "[monitor]\nspo2_min = 90\n")

@@ -192,8 +192,8 @@ def _version2(t: Table, amount: str) -> dict[str, Any]:
     first = t.maybe_integer("pib_first_min", 0, PIB_FIRST_MAX_MIN, unit="min")
     reset = t.flag("pib_reset_on_pca", default=False)
     if pib > 0 and interval is None:
-        t.fail("pib_interval_min", None, f"{PIB_INTERVAL_MIN[0]}..{PIB_INTERVAL_MIN[1]} min",
-               "a programmed intermittent bolus needs its interval")
+        t.missing("pib_interval_min", f"a whole number {PIB_INTERVAL_MIN[0]} to "
+                  f"{PIB_INTERVAL_MIN[1]} min: a programmed intermittent bolus needs its interval")
     return {"route": route, "pib_dose": pib, "pib_interval_min": interval,
             "pib_first_min": first, "pib_reset_on_pca": reset}
 
