@@ -11,8 +11,10 @@ from pca.controller.alarms import AlarmSet
 from pca.controller.conditions import Conditions
 from pca.controller.delivery import DeliveryEngine
 from pca.controller.intake import Intake
+from pca.controller.intermittent import PibService
 from pca.controller.panel import PanelView, highest_first
 from pca.controller.ports import NS_PER_S
+from pca.controller.recovery import DELIVERING_STATES
 from pca.therapy.ledger import Source
 from pca.therapy.prescription import Prescription
 
@@ -37,6 +39,7 @@ class ViewHost(Protocol):
     conditions: Conditions
     alarms: AlarmSet
     intake: Intake
+    pib: PibService
 
 
 def snapshot(host: ViewHost) -> Snapshot:
@@ -54,6 +57,11 @@ def panel_view(host: ViewHost) -> PanelView:
     snap = snapshot(host)
     reservoir_ml = float(Fraction(snap.reservoir_steps) / host.delivery.profile.steps_per_ml)
     present = set(host.conditions.present())
+    due = host.pib.next_due_ns()
+    now = host.delivery.time.pump_ns()
+    next_pib_s = None
+    if due is not None and snap.state in DELIVERING_STATES:
+        next_pib_s = max(0, due - now) / NS_PER_S
     return PanelView(snap.state, snap.rate_ml_h, max(0.0, reservoir_ml),
                      highest_first(snap.alarms, present), snap.silenced, host.rx,
-                     host.intake.library)
+                     host.intake.library, next_pib_s)

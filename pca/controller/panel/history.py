@@ -14,7 +14,7 @@ from pca.controller.ports import NS_PER_S
 
 HOUR_NS = 3600 * NS_PER_S
 HISTORY_MAX_H = 72
-SOURCES = ("pca", "basal", "clinician", "loading", "kvo")
+SOURCES = ("pca", "basal", "intermittent", "clinician", "loading", "kvo")
 
 
 @dataclass
@@ -26,6 +26,8 @@ class HistorySummary:
     ml: dict[str, float]  # by source
     amount: dict[str, float] | None  # by source in `unit`, None when concentrations differ
     unit: str
+    pib_given: int = 0  # programmed intermittent boluses started (SR-12)
+    pib_skipped: int = 0
 
 
 @dataclass
@@ -34,6 +36,7 @@ class DoseHistory:
     every event after; cleared for a new patient."""
 
     requests: list[tuple[int, bool]] = field(default_factory=list)  # pump_ns, granted
+    pibs: list[tuple[int, bool]] = field(default_factory=list)  # pump_ns, given (else skipped)
     deliveries: list[tuple[int, str, float, float | None]] = field(default_factory=list)
     unit: str = ""
     _conc: float | None = None
@@ -41,6 +44,10 @@ class DoseHistory:
     def observe(self, type_: str, fields: Mapping[str, Any], pump_ns: int) -> None:
         if type_ == "pca_request":
             self.requests.append((pump_ns, fields.get("outcome") == "granted"))
+        elif type_ == "dose_started" and fields.get("source") == "intermittent":
+            self.pibs.append((pump_ns, True))
+        elif type_ == "pib_skipped":
+            self.pibs.append((pump_ns, False))
         elif type_ == "delivery":
             ml = float(fields.get("ml", 0.0))
             if ml > 0:
@@ -52,6 +59,7 @@ class DoseHistory:
         elif type_ == "new_patient":
             self.requests.clear()
             self.deliveries.clear()
+            self.pibs.clear()
             self._conc = None
         if len(self.requests) + len(self.deliveries) > 20_000:
             self._prune(pump_ns)
@@ -60,6 +68,7 @@ class DoseHistory:
         horizon = now_ns - (HISTORY_MAX_H + 1) * HOUR_NS
         self.requests = [r for r in self.requests if r[0] > horizon]
         self.deliveries = [d for d in self.deliveries if d[0] > horizon]
+        self.pibs = [p for p in self.pibs if p[0] > horizon]
 
     def summary(self, hours: int, now_ns: int) -> HistorySummary:
         since = now_ns - hours * HOUR_NS
@@ -80,7 +89,9 @@ class DoseHistory:
                         amount[source] = amount.get(source, 0.0) + in_unit
         given = sum(g for g, _ in per_hour)
         attempted = sum(a for _, a in per_hour)
-        return HistorySummary(hours, given, attempted, per_hour, ml, amount, self.unit)
+        pibs = [g for t, g in self.pibs if since < t <= now_ns]
+        return HistorySummary(hours, given, attempted, per_hour, ml, amount, self.unit,
+                              sum(pibs), len(pibs) - sum(pibs))
 
 
 class HistoryFlow(Flow):
@@ -109,6 +120,9 @@ class HistoryFlow(Flow):
         pages = [[fit(T.HISTORY_HEAD.format(hours=hours)),
                   fit(T.HISTORY_GIVEN.format(n=s.given)),
                   fit(T.HISTORY_TRIED.format(n=s.attempted))]]
+        if s.pib_given or s.pib_skipped:
+            pages.append([fit(T.HISTORY_PIB_HEAD), fit(T.HISTORY_PIB_GIVEN.format(n=s.pib_given)),
+                          fit(T.HISTORY_PIB_SKIPPED.format(n=s.pib_skipped))])
         ago, given, tried = T.HISTORY_COLUMNS
         rows_ = [f"{ago:<8}{given:>6}{tried:>6}"]
         rows_ += [row(T.HISTORY_HOURS_AGO.format(k=k, k1=k + 1), str(g), str(a))

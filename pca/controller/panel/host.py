@@ -29,6 +29,7 @@ class PanelView:
     silenced: bool
     rx: Prescription | None
     library: DrugLibrary
+    next_pib_s: float | None = None  # to the next programmed intermittent bolus, running only
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,11 @@ def rx_pages(rx: Prescription, title: str, extra: Sequence[str] = ()) -> list[li
     max_pca = T.RX_MAX_PCA.format(n=T.RX_MAX_PCA_NONE if req.max_pca_per_h is None
                                   else str(req.max_pca_per_h))
     entered = T.UNIT_ML if req.dose_unit == "ml" else req.dose_unit
+    concentration = T.RX_CONCENTRATION.format(conc=num(req.concentration_per_ml), unit=unit)
+    if req.route != "iv":
+        concentration += " " + T.ROUTE_SHORT.get(req.route, req.route.upper())
     pages = [
-        [fit(title), fit(req.drug),
-         fit(T.RX_CONCENTRATION.format(conc=num(req.concentration_per_ml), unit=unit))],
+        [fit(title), fit(req.drug), fit(concentration)],
         [header, pair(T.RX_PCA_DOSE, req.pca_dose, rx.pca_dose_ml),
          pair(T.RX_BASAL, req.basal_rate_per_h, rx.basal_ml_h)],
         [header, limit, pair(T.RX_LOADING, req.loading_dose, rx.loading_dose_ml)],
@@ -44,6 +46,12 @@ def rx_pages(rx: Prescription, title: str, extra: Sequence[str] = ()) -> list[li
          fit(T.RX_OVERRIDES.format(n=len(rx.overrides)) if rx.overrides
              else T.RX_NO_OVERRIDES)],
     ]
+    if req.has_pib:  # SR-12: the programmed intermittent bolus, on a page of its own
+        pib = [[header, pair(T.RX_PIB_DOSE, req.pib_dose, rx.pib_dose_ml),
+                fit(T.RX_PIB_EVERY.format(every=req.pib_interval_min, first=req.first_min))]]
+        if req.pib_reset_on_pca:
+            pib.append([fit(T.RX_PIB_RESET)])
+        pages[4:4] = pib
     monitor = req.monitor
     if monitor is not None:  # SR-13: what the breathing monitor watches
         limits = [T.RX_MONITOR_LIMIT[name].format(value=value)

@@ -79,6 +79,8 @@ HOME_MORE_ALARMS = "+{n} alarm"
 HOME_RX_WAITING = "New Rx: PIN then #"
 HOME_LIBRARY_WAITING = "New library: admin"
 HOME_LOCKED = "Locked: PIN then #"
+HOME_NEXT_PIB = "PIB {min}m"  # minutes to the next programmed intermittent bolus
+ROUTE_SHORT = {"iv": "IV", "epidural": "EPI", "subcutaneous": "SC"}
 
 DISPLAY_FAULT = ("DISPLAY FAULT", "Delivery is not", "affected. Call", "service.")
 
@@ -191,6 +193,9 @@ RX_NO_LIMIT = "Limit   none"
 RX_LOADING = "Loading"
 RX_CLIN_MAX = "ClinMax"
 RX_LOCKOUT = "Lockout {min} min"
+RX_PIB_DOSE = "Prog bol"  # programmed intermittent bolus (SR-12)
+RX_PIB_EVERY = "Every {every} 1st {first} min"
+RX_PIB_RESET = "PCA delays next PIB"
 RX_MAX_PCA = "Max PCA/h {n}"
 RX_MAX_PCA_NONE = "no limit"
 RX_ENTERED_IN = "Entered in {unit}"
@@ -240,8 +245,12 @@ HISTORY_SOURCE = {
     "clinician": "Clinicia",
     "loading": "Loading",
     "kvo": "Kvo",
+    "intermittent": "Prog bol",
 }
 HISTORY_TOTAL = "Total"
+HISTORY_PIB_HEAD = "PROG BOLUS (PIB)"
+HISTORY_PIB_GIVEN = "PIB given   {n}"
+HISTORY_PIB_SKIPPED = "PIB skipped {n}"
 
 # ---- alarms ----------------------------------------------------------------------------------
 ALARMS_NONE = ("NO ACTIVE ALARMS", "", "", "*=back")

@@ -73,6 +73,9 @@ class UnlockFlow(Flow):
         else:
             conc = T.HOME_CONCENTRATION.format(conc=num(view.rx.request.concentration_per_ml),
                                                unit=view.rx.drug_unit)
+            route = view.rx.request.route
+            if route != "iv":
+                conc += " " + T.ROUTE_SHORT.get(route, route.upper())
             second = view.rx.request.drug[:WIDTH - len(conc)] + conc
         res = T.HOME_RESERVOIR.format(ml=view.reservoir_ml)
         flag = ""
@@ -80,6 +83,8 @@ class UnlockFlow(Flow):
             flag = T.HOME_SILENCED
         elif len(view.alarms) > 1:
             flag = T.HOME_MORE_ALARMS.format(n=len(view.alarms) - 1)
+        elif view.next_pib_s is not None:
+            flag = T.HOME_NEXT_PIB.format(min=max(0, math.ceil(view.next_pib_s / 60)))
         third = f"{res:<{WIDTH - len(flag)}}{flag}" if flag else res
         if view.alarms:
             name = view.alarms[0]
