@@ -27,11 +27,11 @@ LOCKOUT_S = 600
 WINDOW_S = 3600
 MAX_PER_H = 3
 LIMIT_ML = Fraction(5, 2)
-# The epidural variant: mL throughout; PIB 5 mL every 15 min against a 12 mL/h limit, so the
+# The epidural variant: mL throughout; PIB 5 mL every 20 min against a 12 mL/h limit, so the
 # schedule, the limit (cut, skip) and PCEA all meet.
 PIEB_LIMIT_ML = Fraction(12)
-PIB_INTERVAL_S = 15 * 60
-PIB_FIRST_S = 15 * 60
+PIB_INTERVAL_S = 20 * 60
+PIB_FIRST_S = 5 * 60  # shorter than the interval: a stop/start must not pull a PIB in
 COUNTED = ("basal", "pca", "loading", "intermittent")
 HIGH = {name for name, p in PRIORITY.items() if p == "high"}
 

@@ -30,7 +30,7 @@ from pca.review.episode import (
 )
 
 SOURCE_COLOURS = {"basal": "#7fb3d5", "pca": "#1f4e79", "loading": "#8e44ad",
-                  "clinician": "#27ae60", "kvo": "#b0b0b0"}
+                  "clinician": "#27ae60", "kvo": "#b0b0b0", "intermittent": "#e67e22"}
 DENIAL_COLOURS = {"lockout": "#f0b27a", "dose_limit": "#e74c3c", "max_per_hour": "#c0392b",
                   "alarm": "#7f8c8d", "in_progress": "#bdc3c7", "not_running": "#95a5a6"}
 PRIORITY_COLOURS = {"high": "#c0392b", "medium": "#e67e22", "low": "#f4d03f"}

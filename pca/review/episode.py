@@ -17,13 +17,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-DOSE_SOURCES = ("pca", "clinician", "loading")
+DOSE_SOURCES = ("pca", "clinician", "loading", "intermittent")
 INFUSION_SOURCES = ("basal", "kvo")
-SOURCES = ("basal", "pca", "loading", "clinician", "kvo")
-# SR-2: what counts toward the rolling dose limit (clinician boluses and KVO do not).
-COUNTED_SOURCES = ("basal", "pca", "loading")
+SOURCES = ("basal", "pca", "loading", "clinician", "kvo", "intermittent")
+# SR-2: what counts toward the rolling dose limit (clinician boluses and KVO do not;
+# programmed intermittent boluses do, SR-12).
+COUNTED_SOURCES = ("basal", "pca", "loading", "intermittent")
 SOURCE_LABELS = {"basal": "basal infusion", "pca": "PCA dose", "loading": "loading dose",
-                 "clinician": "clinician bolus", "kvo": "KVO"}
+                 "clinician": "clinician bolus", "kvo": "KVO",
+                 "intermittent": "programmed intermittent bolus"}
+# Routes of administration as SNOMED CT codes (the FHIR and HL7 exports carry them).
+ROUTE_SNOMED = {"iv": ("47625008", "Intravenous route"),
+                "epidural": ("404820008", "Epidural route"),
+                "subcutaneous": ("34206005", "Subcutaneous route")}
 # Why a delivery ended when the pump goes on delivering something else right after it.
 CONTINUING_ENDINGS = {"complete", "truncated", "dose", "limit", "resumed", "rate"}
 PRESCRIPTION_FIELDS = ("drug", "concentration_per_ml", "dose_unit", "basal_rate_per_h",
@@ -71,6 +77,11 @@ class Prescription:
         return str(self.fields.get("dose_unit", self.drug_unit))
 
     @property
+    def route(self) -> str:
+        """"iv" unless the prescription names another route (version 2)."""
+        return str(self.fields.get("route") or "iv")
+
+    @property
     def concentration_per_ml(self) -> float | None:
         value = self.fields.get("concentration_per_ml")
         return None if value is None else float(value)
@@ -99,10 +110,17 @@ class Prescription:
         limit = "no limit" if f.get("dose_limit") is None else \
             f"{_num(f['dose_limit'])} {unit} per {_num(f.get('dose_limit_window_h'))} h"
         per_h = f.get("max_pca_per_h")
-        return (f"{self.drug} {_num(f.get('concentration_per_ml'))} {self.drug_unit}/mL; "
+        route = "" if self.route == "iv" else f" ({self.route})"
+        pib = ""
+        if f.get("pib_dose"):
+            pib = (f"; programmed bolus {_num(f['pib_dose'])} {unit} every "
+                   f"{_num(f.get('pib_interval_min'))} min, first after "
+                   f"{_num(f.get('pib_first_min'))} min"
+                   + (", pushed by PCA" if f.get("pib_reset_on_pca") else ""))
+        return (f"{self.drug} {_num(f.get('concentration_per_ml'))} {self.drug_unit}/mL{route}; "
                 f"basal {_num(f.get('basal_rate_per_h'))} {unit}/h; PCA "
                 f"{_num(f.get('pca_dose'))} {unit}, lockout {_num(f.get('lockout_min'))} min"
-                + (f", max {per_h}/h" if per_h is not None else "") + f"; limit {limit}")
+                + (f", max {per_h}/h" if per_h is not None else "") + f"; limit {limit}" + pib)
 
 
 @dataclass
@@ -361,6 +379,7 @@ class _Builder:
         to = str(row.get("to"))
         if self.infusion is not None:
             ending = {"pca_dose": "dose", "clinician_dose": "dose", "loading_dose": "dose",
+                      "intermittent_dose": "dose",
                       "kvo": "limit", "running": "resumed", "alarm": "alarm"}.get(to, "stopped")
             self._close_infusion(seq, wall, ending)
         if to == "running":

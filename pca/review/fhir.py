@@ -25,6 +25,7 @@ from fhir.resources.R4B.bundle import Bundle
 
 from pca.review.episode import (
     EPISODE_NAMESPACE,
+    ROUTE_SNOMED,
     SOURCE_LABELS,
     Delivery,
     Episode,
@@ -175,6 +176,10 @@ def _administration(ep: Episode, item: Delivery, device_url: str,
                    "text": label},
         "dose": _quantity(item.delivered_ml, "ml"),
     }
+    if rx is not None and rx.route in ROUTE_SNOMED:
+        code, display = ROUTE_SNOMED[rx.route]
+        dosage["route"] = {"coding": [{"system": "http://snomed.info/sct", "code": code,
+                                       "display": display}], "text": rx.route}
     if item.rate_ml_h is not None:
         dosage["rateQuantity"] = {"value": round(item.rate_ml_h, 6), "unit": "mL/h",
                                   "system": UCUM, "code": "mL/h"}
@@ -182,7 +187,8 @@ def _administration(ep: Episode, item: Delivery, device_url: str,
     if item.end is not None:
         period["end"] = iso(item.end)
     performer = "the patient (PCA button)" if item.source == "pca" else \
-        "a clinician (PIN session at the pump)" if item.is_dose else "the pump (programmed)"
+        "a clinician (PIN session at the pump)" if item.is_dose and \
+        item.source != "intermittent" else "the pump (programmed)"
     resource: dict[str, Any] = {
         "resourceType": "MedicationAdministration",
         "identifier": [_identifier(ep.episode_id, item.start_seq)],

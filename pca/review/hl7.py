@@ -21,7 +21,14 @@ from typing import IO, Any
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Message
 
-from pca.review.episode import SOURCE_LABELS, Delivery, Episode, build_episode, in_flight_text
+from pca.review.episode import (
+    ROUTE_SNOMED,
+    SOURCE_LABELS,
+    Delivery,
+    Episode,
+    build_episode,
+    in_flight_text,
+)
 
 PROFILE = "IHE_PCD_010^IHE PCD^1.3.6.1.4.1.19376.1.6.4.10^ISO"
 MESSAGE_TYPE = "ORU^R42^ORU_R01"
@@ -40,7 +47,9 @@ ML_H = "265266^MDC_DIM_MILLI_L_PER_HR^MDC^mL/h^mL/h^UCUM"
 CONC_UNITS = {"mg": "264306^MDC_DIM_MILLI_G_PER_ML^MDC^mg/mL^mg/mL^UCUM",
               "mcg": "ug/mL^ug/mL^UCUM"}
 ACTIVE_SOURCE = {"pca": "pca", "loading": "loading", "clinician": "clinician",
-                 "basal": "primary", "kvo": "primary"}
+                 "basal": "primary", "kvo": "primary", "intermittent": "intermittent"}
+DELIVERY_MODE = {"intermittent": "intermittent"}  # else continuous
+ROUTE_OBX = "410675002^Route of administration^SCT"
 STOP_REASON = {"stopped": "pump-stopped-not-specified", "alarm": "pump-stopped-alarming",
                "interrupted": "pump-stopped-alarming", "restart": "pump-stopped-powered-off"}
 
@@ -168,7 +177,7 @@ def message_of(ep: Episode, event: PumpEvent, control_id: str, created: datetime
     obx("CWE", "158005^MDC_DEV_PUMP_CURRENT_DELIVERY_STATUS^MDC", "1.1.2.1",
         f"^pump-delivery-status-{status}")
     obx("CWE", "158008^MDC_DEV_PUMP_PROGRAM_DELIVERY_MODE^MDC", "1.1.2.2",
-        "^pump-program-delivery-mode-continuous")
+        "^pump-program-delivery-mode-" + DELIVERY_MODE.get(item.source, "continuous"))
     if status == "not-delivering":
         obx("CWE", "158006^MDC_DEV_PUMP_NOT_DELIVERING_REASON^MDC", "1.1.2.3",
             "^" + STOP_REASON.get(item.ending or "", "pump-stopped-not-specified"))
@@ -189,6 +198,9 @@ def message_of(ep: Episode, event: PumpEvent, control_id: str, created: datetime
         if conc is not None:
             obx("NM", "157760^MDC_CONC_DRUG^MDC", "1.1.2.10", _nm(conc),
                 CONC_UNITS.get(rx.drug_unit, f"{rx.drug_unit}/mL^{rx.drug_unit}/mL^UCUM"))
+        if rx.route in ROUTE_SNOMED:  # the route, coded in SNOMED CT
+            code, display = ROUTE_SNOMED[rx.route]
+            obx("CWE", ROUTE_OBX, "1.1.2.11", f"{code}^{display}^SCT")
     # SR-13: the breathing at this event, as the respiratory monitor last reported it.
     from pca.review.vitals import VITALS, obx_identifier, obx_units, values_at
 

@@ -75,6 +75,10 @@ _R4_ELEMENT_PATHS = """
     MedicationAdministration.dosage.rateQuantity.code
     MedicationAdministration.dosage.rateQuantity.system
     MedicationAdministration.dosage.rateQuantity.unit
+    MedicationAdministration.dosage.route.coding.code
+    MedicationAdministration.dosage.route.coding.display
+    MedicationAdministration.dosage.route.coding.system
+    MedicationAdministration.dosage.route.text
     MedicationAdministration.dosage.rateQuantity.value
     MedicationAdministration.dosage.text
     MedicationAdministration.effectivePeriod.end

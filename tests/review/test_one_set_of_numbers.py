@@ -23,7 +23,7 @@ from pca.review.hl7 import KIND_OF_EVENT_NAME, split_messages
 from pca.review.report import duration, plural
 
 EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.toml") if ".pca-" not in p.name)
-SOURCES = ("basal", "pca", "loading", "clinician", "kvo")
+SOURCES = ("basal", "pca", "loading", "clinician", "kvo", "intermittent")
 
 
 def _journal_steps(rows: list[dict[str, Any]]) -> dict[str, int]:
