@@ -110,6 +110,10 @@ def _set(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
     db = Path(args.db)
     _check_db(db, create=True)  # before the pepper is made: a bad --db changes nothing
     pepper: bytes | None = None
+    if args.no_pepper and Path(args.pepper).exists():
+        raise PinToolError(f"--no-pepper: this pump has the device pepper {args.pepper}, and "
+                           "once a pepper exists a PIN hash without it is refused; nothing "
+                           "changed")
     if not args.no_pepper:
         path = Path(args.pepper)
         if path.exists():

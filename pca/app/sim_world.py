@@ -244,7 +244,7 @@ class SimWorld:
         if problem is not None:
             self.pump.log_unusable(problem)
         if fresh:
-            self.pump.provision_pin(DEMO_PIN)
+            self.pump.provision_pin(DEMO_PIN, allow_weak=True)  # logged as weak: a demo
         stored = self.sqlite.get_pin_hash("clinician")
         self.demo_pin = DEMO_PIN if stored is not None and verify_pin(DEMO_PIN, stored) \
             else None

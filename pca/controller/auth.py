@@ -60,15 +60,71 @@ def check_pin_format(pin: str) -> None:
         raise PinFormatError(f"a PIN is {PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} digits")
 
 
+# The keypad (3 x 4): row, column of each digit.
+KEYPAD_AT: dict[str, tuple[int, int]] = {
+    "1": (0, 0), "2": (0, 1), "3": (0, 2), "4": (1, 0), "5": (1, 1), "6": (1, 2),
+    "7": (2, 0), "8": (2, 1), "9": (2, 2), "0": (3, 1)}
+# PINs people choose most often (published analyses of leaked PIN and passcode sets, in
+# the spirit of NIST SP 800-63B's blocklist), beyond what the rules below already catch.
+COMMON_PINS = frozenset({
+    "1004", "2000", "6969", "1122", "1313", "2001", "1010", "0007", "1007", "2580", "1230",
+    "0852", "7410", "1598", "3579", "1397", "7913", "2468", "8520", "1470", "2583", "5683",
+    "8675", "1701", "0911", "9111", "0101", "0123", "112233", "123321", "654321",
+    "696969", "159753", "147258", "258456", "102030", "789456", "159357", "147852",
+    "121314", "101010", "123654", "147369", "741852", "963852", "131313", "200000",
+    "111222", "520520", "112358", "314159", "12345678", "87654321", "11223344",
+})
+
+
+def _keypad_walk(pin: str) -> bool:
+    """A straight walk on the keypad (one key to its neighbour, always the same way)."""
+    moves = {(KEYPAD_AT[b][0] - KEYPAD_AT[a][0], KEYPAD_AT[b][1] - KEYPAD_AT[a][1])
+             for a, b in itertools.pairwise(pin)}
+    return len(moves) == 1 and max(map(abs, next(iter(moves)))) == 1
+
+
+def _keypad_lines(pin: str) -> bool:
+    """The PIN is keypad lines typed one after another (2580, 147258, 789456, 159357)."""
+    ok = [True] + [False] * len(pin)  # ok[i]: pin[:i] splits into lines of 3 or more keys
+    for end in range(3, len(pin) + 1):
+        ok[end] = any(ok[start] and _keypad_walk(pin[start:end])
+                      for start in range(0, end - 2))
+    return ok[len(pin)]
+
+
 def pin_weakness(pin: str) -> str | None:
-    """Why a new PIN is one an attacker tries first (one digit repeated, a run up or
-    down), else None. Checked when a PIN is chosen, never when one is typed."""
+    """Why a new PIN is one an attacker tries first, else None (NIST SP 800-63B: refuse
+    repeats, sequences, keypad patterns and the most common choices). Checked on every
+    path that sets a PIN, never when one is typed."""
+    if not pin.isdigit():
+        return None  # the format check says what is wrong
     if len(set(pin)) == 1:
         return "all its digits are the same"
+    if max(pin.count(d) for d in set(pin)) >= len(pin) - 1:
+        return "all its digits but one are the same"
     steps = {(int(b) - int(a)) % 10 for a, b in itertools.pairwise(pin)}
     if steps in ({1}, {9}):
         return "its digits run in sequence"
+    if len(steps) == 1:
+        return "its digits step evenly (like 1357)"
+    for size in range(2, len(pin) // 2 + 1):
+        if (pin[:size] * len(pin))[:len(pin)] == pin:
+            return "it repeats a shorter pattern (like 1212)"
+    if len(pin) % 2 == 0 and pin[0::2] == pin[1::2]:
+        return "each digit is typed twice (like 1122)"
+    if pin == pin[::-1]:
+        return "it reads the same backwards (like 1221)"
+    if _keypad_lines(pin):
+        return "it is a line on the keypad (like 2580)"
+    if len(pin) == 4 and 1900 <= int(pin) <= 2099:
+        return "it is a year"
+    if pin in COMMON_PINS:
+        return "it is one of the most common PINs"
     return None
+
+
+class WeakPinError(PinFormatError):
+    """A new PIN on the blocklist (pin_weakness)."""
 
 
 def pepper_id(pepper: bytes) -> str:
@@ -102,6 +158,10 @@ def hash_problem(encoded: str, pepper: bytes | None) -> str | None:
     """Why `encoded` cannot be checked with this pepper at all (None: it can)."""
     kind = encoded.split("$", 1)[0]
     if kind == PLAIN:
+        if pepper is not None:  # once a pump has a pepper, a hash without it is refused
+            return "the stored PIN hash was made without this pump's device pepper (copied " \
+                   "in from elsewhere, or set before the pepper): set the PIN again " \
+                   "(pca pin set --reset)"
         return None
     if kind != PEPPERED:
         return "the stored PIN hash has an unknown format: set the PIN again (pca pin set)"
@@ -123,6 +183,8 @@ def verify_pin(pin: str, encoded: str, *, pepper: bytes | None = None) -> bool:
             parts = parts[1:]
             key = _keyed(pin, pepper)
         elif parts[0] == PLAIN:
+            if pepper is not None:
+                return False  # never an unpeppered hash once the pump has a pepper
             key = _keyed(pin, None)
         else:
             return False
@@ -209,5 +271,12 @@ class PinService:
     def attempt(self, pin: str, now_ns: int) -> Outcome:
         return self.check(pin, now_ns)[0]
 
-    def set_pin(self, pin: str, role: Role = ROLE) -> None:
+    def set_pin(self, pin: str, role: Role = ROLE, *, allow_weak: bool = False) -> str | None:
+        """Store a new PIN; a weak one raises WeakPinError unless `allow_weak` (scenario
+        and simulator provisioning only), which returns why it is weak, to be logged."""
+        check_pin_format(pin)
+        weak = pin_weakness(pin)
+        if weak is not None and not allow_weak:
+            raise WeakPinError(f"too easy to guess ({weak}): choose another")
         self._credentials.set_pin_hash(role, hash_pin(pin, pepper=self._pepper))
+        return weak

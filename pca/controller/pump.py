@@ -357,9 +357,11 @@ class Pump:
                           soc_pct=None if status is None else int(status.soc_pct))
         self.journal.flush()
 
-    def provision_pin(self, pin: str, actor: Actor = "system") -> None:
-        """Set the clinician PIN (stored only as a salted scrypt hash)."""
-        self.sessions.provision(pin, actor)
+    def provision_pin(self, pin: str, actor: Actor = "system", *,
+                      allow_weak: bool = False) -> None:
+        """Set the clinician PIN (stored only as a salted scrypt hash); a weak one raises
+        WeakPinError unless `allow_weak` (scenarios, the simulator: logged as weak)."""
+        self.sessions.provision(pin, actor, allow_weak=allow_weak)
         self.journal.flush()
 
     # The parts the daemon, the simulator and the tests read (one owner each).

@@ -123,10 +123,16 @@ class Sessions:
             return "an admin session is needed to reset a PIN"
         return self._set_pin(role, new_pin, by="admin")
 
-    def provision(self, pin: str, actor: Actor) -> None:
-        """Set the clinician PIN (stored only as a salted scrypt hash)."""
-        self.pins.set_pin(pin)
-        self.journal.emit("pin_changed", actor, role="clinician")
+    def provision(self, pin: str, actor: Actor, *, allow_weak: bool = False) -> None:
+        """Set the clinician PIN (stored only as a salted scrypt hash). The weakness check
+        runs here as on every path that sets a PIN: a weak PIN raises WeakPinError, unless
+        `allow_weak` (scenario and simulator provisioning, whose files and demo PIN are not
+        a ward's), where it is set and the event says why it is weak (`weak`)."""
+        weak = self.pins.set_pin(pin, allow_weak=allow_weak)
+        if weak is None:
+            self.journal.emit("pin_changed", actor, role="clinician")
+        else:
+            self.journal.emit("pin_changed", actor, role="clinician", weak=weak)
 
     def _set_pin(self, role: Role, pin: str, by: str) -> str | None:
         weak = pin_weakness(pin) if pin.isdigit() else None

@@ -220,8 +220,8 @@ def test_sr6_no_pin_provisioned_no_clinician_action(tmp_path: Path) -> None:
 def test_sr7_a_pin_set_outside_the_pump_is_logged_when_the_pump_next_uses_the_store(
         tmp_path: Path) -> None:
     rig = PanelRig(tmp_path / "events.db", admin_pin=None)
-    rig.pump.pins.set_pin("2604", "admin")  # what `pca pin set` does: credentials only
-    rig.keys("#2604#")
+    rig.pump.pins.set_pin("2614", "admin")  # what `pca pin set` does: credentials only
+    rig.keys("#2614#")
     audit = [e for e in rig.events("pin_changed") if e["actor"] == "system"]
     assert audit and audit[-1]["role"] == "admin" and "pca pin set" in audit[-1]["by"]
     assert rig.pump.session_role == "admin"

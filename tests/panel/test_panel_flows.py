@@ -385,13 +385,13 @@ def test_the_clinician_pin_does_not_open_the_admin_menu_nor_the_admin_pin_therap
 
 def test_admin_resets_a_forgotten_clinician_pin(rig: PanelRig) -> None:
     rig.keys("#" + ADMIN_PIN + "#")
-    rig.keys("1" + "2604#2604#")
+    rig.keys("1" + "2614#2614#")
     assert rig.screen.startswith("Clinician PIN set")
     changed = rig.last("pin_changed")
     assert changed["role"] == "clinician" and changed["by"] == "admin"
     rig.wait(5)
     rig.keys("*")
-    rig.unlock("2604")
+    rig.unlock("2614")
     assert rig.pump.session_open() and rig.pump.session_role == "clinician"
 
 
