@@ -8,11 +8,13 @@ from fractions import Fraction
 from typing import Protocol
 
 from pca.controller.alarms import AlarmSet
+from pca.controller.battery import BatteryWatch
 from pca.controller.conditions import Conditions
 from pca.controller.delivery import DeliveryEngine
 from pca.controller.intake import Intake
 from pca.controller.intermittent import PibService
 from pca.controller.panel import PanelView, highest_first
+from pca.controller.panel import text as T
 from pca.controller.ports import NS_PER_S
 from pca.controller.recovery import DELIVERING_STATES
 from pca.therapy.ledger import Source
@@ -40,6 +42,7 @@ class ViewHost(Protocol):
     alarms: AlarmSet
     intake: Intake
     pib: PibService
+    battery: BatteryWatch
 
 
 def snapshot(host: ViewHost) -> Snapshot:
@@ -64,4 +67,18 @@ def panel_view(host: ViewHost) -> PanelView:
         next_pib_s = max(0, due - now) / NS_PER_S
     return PanelView(snap.state, snap.rate_ml_h, max(0.0, reservoir_ml),
                      highest_first(snap.alarms, present), snap.silenced, host.rx,
-                     host.intake.library, next_pib_s)
+                     host.intake.library, next_pib_s, battery_line(host.battery))
+
+
+def battery_line(battery: BatteryWatch) -> str:
+    """State of charge and time remaining for the home screen ("" without a gauge)."""
+    status = battery.status
+    if status is None:
+        return ""
+    if status.mains:
+        return T.HOME_MAINS
+    soc = int(status.soc_pct)
+    if status.time_remaining_s is None:
+        return T.HOME_BATTERY_SOC.format(soc=soc)
+    minutes = int(status.time_remaining_s // 60)
+    return T.HOME_BATTERY.format(soc=soc, h=min(minutes // 60, 99), m=minutes % 60)

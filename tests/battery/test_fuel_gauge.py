@@ -199,3 +199,16 @@ def test_no_warning_when_the_battery_outlasts_the_syringe() -> None:
         clock.now_ns = minute * MIN
         pump.tick()
     assert "battery_short" not in pump.alarms.active
+
+
+def test_home_screen_shows_charge_and_time_remaining_then_mains() -> None:
+    gauge = SimulatedGauge(10.0, 57.0, load_w=1.0)  # 5.7 Wh at 1 W: 5 h 42 min
+    pump, clock, _log = _pump(gauge, 20)
+    clock.now_ns = MIN
+    pump.tick()
+    third = pump.panel.render(clock.now_ns)[2]
+    assert third.startswith("Res ") and third.endswith("56% 5h41")  # a minute later
+    gauge.set(clock.now_ns, mains=True)
+    clock.now_ns += MIN
+    pump.tick()
+    assert pump.panel.render(clock.now_ns)[2].endswith("AC")

@@ -30,6 +30,7 @@ class PanelView:
     rx: Prescription | None
     library: DrugLibrary
     next_pib_s: float | None = None  # to the next programmed intermittent bolus, running only
+    battery: str = ""  # the fuel gauge's line ("57% 4h05", "AC"); empty without a gauge
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,8 @@ class UnlockFlow(Flow):
             flag = T.HOME_MORE_ALARMS.format(n=len(view.alarms) - 1)
         elif view.next_pib_s is not None:
             flag = T.HOME_NEXT_PIB.format(min=max(0, math.ceil(view.next_pib_s / 60)))
+        if not flag and view.battery and len(res) + 1 + len(view.battery) <= WIDTH:
+            flag = view.battery
         third = f"{res:<{WIDTH - len(flag)}}{flag}" if flag else res
         if view.alarms:
             name = view.alarms[0]
