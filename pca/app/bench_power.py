@@ -61,6 +61,21 @@ LIBRARY = [{
     }}]
 PROFILE = PumpProfile(bolus_rate_ml_h=Fraction(60), syringe_ml=Fraction(100), rtc=True)
 PRESS_EVERY_S = 3.3  # just past the 3 s lockout, so every press is granted
+# Implied runtime on a Raspberry Pi Zero 2 W from a 10 Wh pack. Idle 0.60 W: 120 mA at 5 V,
+# measured with an Otii Arc on Raspberry Pi OS Bullseye (CNX Software, "A deep dive into
+# Raspberry Pi Zero 2 W's power consumption", 2021-12-09). ASSUMED, to be measured on the
+# pump: a busy Cortex-A53 core adds 0.48 W (about 2.5 W with all four loaded), and one of
+# its cores does the work of this machine's core in 5x the time. The stepper's own draw is
+# the same in both variants and is left out; so is the deeper idle that fewer wake-ups buy.
+PACK_WH = 10.0
+ZERO2W_IDLE_W = 0.60
+ZERO2W_CORE_W = 0.48
+ZERO2W_SLOWER = 5.0
+
+
+def runtime_h(cpu_pct: float) -> float:
+    """Hours a PACK_WH pack lasts a Pi Zero 2 W running this load (model above)."""
+    return PACK_WH / (ZERO2W_IDLE_W + ZERO2W_CORE_W * min(4.0, ZERO2W_SLOWER * cpu_pct / 100))
 
 
 def _rx(basal_ml_h: float) -> dict[str, Any]:
@@ -102,6 +117,7 @@ class CaseResult:
     wakeups_per_s: float
     threads: dict[str, float] = field(default_factory=dict)
     latencies_ms: list[float] = field(default_factory=list)
+    thread_cpu: dict[str, float] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
         p50 = _percentile(self.latencies_ms, 0.5)
@@ -110,9 +126,11 @@ class CaseResult:
                 "cpu_s_per_h": round(self.cpu_pct * 36, 2),
                 "wakeups_per_s": round(self.wakeups_per_s, 2),
                 "wakeups_per_s_by_thread": {k: round(v, 2) for k, v in self.threads.items()},
+                "cpu_pct_by_thread": {k: round(v, 3) for k, v in self.thread_cpu.items()},
                 "press_to_step_p50_ms": None if p50 is None else round(p50, 2),
                 "press_to_step_p99_ms": None if p99 is None else round(p99, 2),
-                "presses": len(self.latencies_ms)}
+                "presses": len(self.latencies_ms),
+                "pi_zero_2w_10wh_runtime_h": round(runtime_h(self.cpu_pct), 2)}
 
 
 def run_case(case: str, variant: str, seconds: float, workdir: Path,
@@ -171,6 +189,7 @@ def run_case(case: str, variant: str, seconds: float, workdir: Path,
         wiring.hardware.stop()
     span_s = (t1 - t0) / 1e9
     threads: dict[str, float] = {}
+    thread_cpu: dict[str, float] = {}
     cpu_ns = switches = 0
     for tid, (sw, run_ns) in after.items():
         if tid == me:
@@ -178,10 +197,11 @@ def run_case(case: str, variant: str, seconds: float, workdir: Path,
         sw0, run0 = before.get(tid, (0, 0))
         name = names.get(tid, "pulse+other")  # the native pulse thread (and any other)
         threads[name] = threads.get(name, 0.0) + (sw - sw0) / span_s
+        thread_cpu[name] = thread_cpu.get(name, 0.0) + 100 * (run_ns - run0) / (t1 - t0)
         switches += sw - sw0
         cpu_ns += run_ns - run0
     return CaseResult(case, variant, span_s, 100 * cpu_ns / (t1 - t0), switches / span_s,
-                      threads, latencies)
+                      threads, latencies, thread_cpu)
 
 
 def bench_power(seconds: float, cases: tuple[str, ...] = CASES,
@@ -215,12 +235,18 @@ def run(argv: list[str]) -> int:
     print(f"pca bench power: {args.seconds:g} s per case and variant, "
           "daemon threads only (bench thread excluded)")
     print(f"{'case':9} {'variant':13} {'cpu %':>7} {'cpu s/h':>8} {'wake/s':>7} "
-          f"{'p50 ms':>7} {'p99 ms':>7}  wake-ups/s by thread")
+          f"{'p50 ms':>7} {'p99 ms':>7}  by thread: wake-ups/s, cpu %")
     for r in rows:
-        by = ", ".join(f"{k} {v:g}" for k, v in sorted(r["wakeups_per_s_by_thread"].items()))
+        by = ", ".join(f"{k} {v:g}/s {r['cpu_pct_by_thread'].get(k, 0):.3f}%"
+                       for k, v in sorted(r["wakeups_per_s_by_thread"].items()))
         print(f"{r['case']:9} {r['variant']:13} {r['cpu_pct']:7.3f} {r['cpu_s_per_h']:8.2f} "
               f"{r['wakeups_per_s']:7.2f} {_fmt(r['press_to_step_p50_ms']):>7} "
               f"{_fmt(r['press_to_step_p99_ms']):>7}  {by}")
+    print(f"implied runtime, Pi Zero 2 W on a {PACK_WH:g} Wh pack (idle {ZERO2W_IDLE_W} W "
+          f"measured by CNX Software; +{ZERO2W_CORE_W} W per busy core and {ZERO2W_SLOWER:g}x "
+          "slower cores assumed; stepper excluded):")
+    for r in rows:
+        print(f"  {r['case']:9} {r['variant']:13} {r['pi_zero_2w_10wh_runtime_h']:6.2f} h")
     if args.json:
         try:
             Path(args.json).write_text(json.dumps({"seconds": args.seconds, "cases": rows},
