@@ -231,3 +231,13 @@ def test_sr8_pib_without_interval_is_a_scenario_error(scenario: Run) -> None:
     from pca.app.scenario import ScenarioError
     with pytest.raises(ScenarioError, match="pib_interval_min"):
         run(scenario, rx=EPIDURAL.replace("pib_interval_min = 30\n", ""), end="1m")
+
+
+def test_a_new_syringe_may_be_as_large_as_the_pump_takes(scenario: Run) -> None:
+    # [pump] syringe_ml and new_syringe share one physical bound (a 250 mL cassette): a
+    # long epidural changes cassettes of the size it started with.
+    big = PUMP.replace("syringe_ml = 100.0", "syringe_ml = 250.0")
+    out = scenario(HEADER + 'end = "20m"\n' + big + EPIDURAL + steps(
+        *START, ("1m", "stop"), ("1m", "new_syringe", {"syringe_ml": 250.0})))
+    assert [e["syringe_ml"] for e in out.of("syringe_changed")] == [250.0, 250.0]
+    assert not out.of("action_rejected", action="new_syringe")

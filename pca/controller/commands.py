@@ -13,6 +13,7 @@ from pca.controller.journal import Journal
 from pca.controller.profile import PumpProfile
 from pca.controller.recovery import DELIVERING_STATES
 from pca.controller.sessions import Sessions
+from pca.therapy import bounds
 from pca.therapy.prescription import (
     Prescription,
     PrescriptionFormatError,
@@ -21,9 +22,6 @@ from pca.therapy.prescription import (
     validate,
 )
 from pca.therapy.units import exact
-
-MAX_SYRINGE_ML = 100
-
 
 
 class CommandHost(Protocol):
@@ -135,8 +133,9 @@ def new_syringe(host: CommandHost, args: Mapping[str, Any]) -> str | None:
         volume = exact(args.get("syringe_ml"), where="syringe_ml")
     except ValueError as err:
         return str(err)
-    if not 0 < volume <= MAX_SYRINGE_ML:
-        return f"syringe_ml = {float(volume):g} must be > 0 and <= {MAX_SYRINGE_ML} mL"
+    # One physical bound for every path that loads a syringe (pca.therapy.bounds).
+    if not 0 < volume <= bounds.SYRINGE_ML_MAX:
+        return f"syringe_ml = {float(volume):g} must be > 0 and <= {bounds.SYRINGE_ML_MAX} mL"
     host.delivery.load_syringe(volume, "clinician")
     host.conditions.reservoir(0)
     host.conditions.dismiss("reservoir_empty", "clinician")
