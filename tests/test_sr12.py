@@ -241,3 +241,22 @@ def test_a_new_syringe_may_be_as_large_as_the_pump_takes(scenario: Run) -> None:
         *START, ("1m", "stop"), ("1m", "new_syringe", {"syringe_ml": 250.0})))
     assert [e["syringe_ml"] for e in out.of("syringe_changed")] == [250.0, 250.0]
     assert not out.of("action_rejected", action="new_syringe")
+
+
+def test_sr12_pharmacy_file_with_a_pieb_is_checked_and_shown(tmp_path, capsys) -> None:
+    from pathlib import Path
+
+    from pca.app.cli import main
+    sample = Path(__file__).resolve().parents[1] / "pca/examples/pharmacy/labour_pieb.pca-rx.toml"
+    assert main(["rx", "check", str(sample)]) == 0
+    shown = capsys.readouterr().out
+    assert "route epidural" in shown and "PIB (SR-12): every 60 min" in shown
+    assert "pib_dose                    6.25        10" in shown
+    for old, new, words in (('route = "epidural"', 'route = "iv"', "no iv entry"),
+                            ("pib_dose = 10.0", "pib_dose = 30.0", "above dose_limit"),
+                            ("pib_interval_min = 60", "pib_interval_min = 4", "15 to 480")):
+        bad = tmp_path / "bad.pca-rx.toml"
+        bad.write_text(sample.read_text().replace(old, new))
+        assert main(["rx", "check", str(bad)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert words in err and "\n" not in err, err

@@ -132,7 +132,8 @@ def describe(checked: Checked) -> list[str]:
     def pair(amount: Fraction, ml: Fraction) -> tuple[str, str]:
         return show(ml * conc), show(ml)
 
-    out = [f"drug {req.drug}, {show(conc)} {unit}/mL (doses entered in "
+    route = "" if req.route == "iv" else f", route {req.route}"
+    out = [f"drug {req.drug}, {show(conc)} {unit}/mL{route} (doses entered in "
            f"{'mL' if req.dose_unit == 'ml' else unit})",
            f"{'':22}{unit:>10}{'mL':>10}"]
     rows: list[tuple[str, Fraction, Fraction | None]] = [
@@ -143,6 +144,8 @@ def describe(checked: Checked) -> list[str]:
         ("loading_dose", req.loading_dose, rx.loading_dose_ml),
         ("clinician_bolus_max", req.clinician_bolus_max, rx.clinician_bolus_max_ml),
     ]
+    if req.has_pib:  # SR-12
+        rows.append(("pib_dose", req.pib_dose, rx.pib_dose_ml))
     for label, amount, ml in rows:
         if ml is None:
             out.append(f"{label:<22}{'no limit':>10}")
@@ -152,6 +155,10 @@ def describe(checked: Checked) -> list[str]:
     out.append(f"{'lockout_min':<22}{show(req.lockout_min):>10}")
     out.append(f"{'max_pca_per_h':<22}"
                f"{'no limit' if req.max_pca_per_h is None else str(req.max_pca_per_h):>10}")
+    if req.has_pib:
+        out.append(f"PIB (SR-12): every {req.pib_interval_min} min, the first {req.first_min} min "
+                   "after start" + ("; each PCA start pushes the next" if req.pib_reset_on_pca
+                                    else ""))
     monitor = req.monitor
     if monitor is not None:
         watched = ", ".join(f"{name} {value}" for name, value in monitor.limits().items())
