@@ -16,6 +16,7 @@ polled on the 10 ms grid while a line settles after a change and at the end of
 each debounce hold, which is every instant a debouncer can change its mind.
 """
 
+
 from __future__ import annotations
 
 import heapq
@@ -23,9 +24,7 @@ import itertools
 import sqlite3
 import time
 import tomllib
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
 from fractions import Fraction
 from functools import partial
 from importlib import resources
@@ -34,10 +33,12 @@ from typing import Any
 
 from pca.app.config import Config
 from pca.app.scenario import VirtualClock
+from pca.app.sim_observe import AlarmRow, ObservedLog, Tally, _Sink
+from pca.app.sim_observe import View as View  # re-exported: the TUI imports it from here
 from pca.controller.alarms import RANK
 from pca.controller.auth import verify_pin
 from pca.controller.inputs import ClinicianCommand, Input, PendingPrescription
-from pca.controller.ports import NS_PER_S, Event, Priority, StoredEvent
+from pca.controller.ports import NS_PER_S
 from pca.controller.profile import PumpProfile
 from pca.controller.pump import Pump
 from pca.hw.display_sim import SimDisplay
@@ -71,7 +72,8 @@ KEYPAD_KEYS = frozenset(k for row in LAYOUT for k in row)
 # Every line a switch of the simulator can open or close, in the order shown.
 LINES = ("occlusion", "air_in_line", "door_open", "end_of_travel", "battery_low",
          "battery_depleted")
-RECENT_EVENTS = 200
+
+
 # The simulated patient's breathing monitor (SR-13): normal values at start, and what the
 # demo prescription watches.
 NORMAL_VITALS = {"spo2": 97, "etco2_mmhg": 38, "rr": 14, "pulse": 72}
@@ -86,120 +88,6 @@ def demo_prescription() -> dict[str, Any]:
     table = dict(tomllib.loads(text)["prescription"])
     table["monitor"] = dict(DEMO_MONITOR)
     return table
-
-
-# ---- what the log says (the simulator watches the events the pump logs) --------------------
-@dataclass
-class Tally:
-    """PCA requests and deliveries of the current patient, from the pump's own events."""
-
-    granted: int = 0
-    denied: Counter[str] = field(default_factory=Counter)
-    delivered_steps: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCES, 0))
-    syringe_ml: float | None = None
-    recent: deque[Event] = field(default_factory=lambda: deque(maxlen=RECENT_EVENTS))
-    counts: Counter[str] = field(default_factory=Counter)
-
-    def observe(self, event: Event) -> None:
-        fields = event.fields
-        self.counts[event.type] += 1
-        self.recent.append(event)
-        if event.type == "pca_request":
-            if fields.get("outcome") == "granted":
-                self.granted += 1
-            else:
-                self.denied[str(fields.get("reason", "?"))] += 1
-        elif event.type == "delivery":
-            source = str(fields.get("source"))  # steps: the log's mL are rounded
-            self.delivered_steps[source] = self.delivered_steps.get(source, 0) + int(
-                fields.get("steps", 0))
-        elif event.type == "syringe_changed":
-            self.syringe_ml = float(fields["syringe_ml"])
-        elif event.type == "new_patient":
-            self.granted = 0
-            self.denied.clear()
-            self.delivered_steps = dict.fromkeys(SOURCES, 0)
-
-
-class ObservedLog:
-    """The pump's EventLog port: the SQLite log itself, with every event also tallied."""
-
-    def __init__(self, log: SqliteEventLog, tally: Tally) -> None:
-        self.log = log
-        self.tally = tally
-
-    def append(self, event: Event) -> None:
-        self.log.append(event)
-        self.tally.observe(event)
-
-    def flush(self) -> None:
-        self.log.flush()
-
-    def replay(self) -> Iterator[StoredEvent]:
-        for stored in self.log.replay():
-            self.tally.observe(stored.event)
-            yield stored
-
-
-class _Sink:
-    """Where the hardware puts inputs: the pump's queue, noting that a tick is due."""
-
-    def __init__(self) -> None:
-        self.pump: Pump | None = None
-        self.early: list[Input] = []
-        self.pending = False
-
-    def put(self, item: Input) -> None:
-        self.pending = True
-        if self.pump is None:
-            self.early.append(item)  # inputs seen while the pump boots wait here
-        else:
-            self.pump.put(item)
-
-
-# ---- what the screen shows -----------------------------------------------------------------
-@dataclass(frozen=True)
-class AlarmRow:
-    name: str
-    priority: Priority
-    present: bool  # False: the condition has gone; a latched alarm waits for a clear
-
-
-@dataclass(frozen=True)
-class View:
-    """Everything the front panel draws, read at one instant."""
-
-    t_ns: int  # virtual time since the simulator started
-    wall_ns: int
-    state: str
-    rate_ml_h: float
-    display: tuple[str, ...]
-    display_box: str
-    red: bool
-    yellow: bool
-    green: bool
-    buzzer_hz: float | None
-    sounding: Priority | None  # the alarm priority whose pattern is sounding (None: none)
-    silenced: bool
-    silence_left_s: float  # while silenced: until the sound comes back
-    alarms: tuple[AlarmRow, ...]
-    reservoir_ml: float
-    syringe_ml: float
-    delivered_ml: Mapping[str, float]
-    pca_granted: int
-    pca_denied: Mapping[str, int]
-    lockout_min: float | None
-    lockout_left_s: float
-    drug: str | None
-    lines: Mapping[str, bool]
-    vitals: Mapping[str, int]
-    monitor_plugged: bool
-    demo_pin: str | None
-    recent: tuple[Event, ...]
-
-    @property
-    def delivered_total_ml(self) -> float:
-        return sum(self.delivered_ml.values())
 
 
 # ---- the world -----------------------------------------------------------------------------
