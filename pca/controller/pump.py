@@ -7,8 +7,9 @@ What each part does lives in its own module: the delivery engine (`delivery`),
 alarm conditions (`conditions`), keypad sessions and PINs (`sessions`), the
 pharmacy intake (`intake`), the clinician commands (`commands`), the patient's
 button and no-PIN keys (`patient`), the panel's port (`desk`), what the outside
-sees (`view`), the log writer (`journal`), pump time (`pumptime`) and boot
-(`resume`); `diagram` draws this module's table into docs/state-machine.md.
+sees (`view`), the log writer (`journal`), pump time (`pumptime`), boot
+(`resume`) and stopping (`stopping`); `diagram` draws this module's table into
+docs/state-machine.md.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from transitions import EventData, Machine
 
-from pca.controller import commands, intermittent, patient, view
+from pca.controller import commands, intermittent, patient, stopping, view
 from pca.controller.alarms import AlarmSet
 from pca.controller.auth import PinService, Role
 from pca.controller.battery import BatteryWatch
@@ -318,44 +319,23 @@ class Pump:
 
     def log_unusable(self, why: str) -> None:
         """The log failed its start-up check (SR-7): alarm and refuse to deliver."""
-        self.journal.failed(why)
-        self.journal.flush()
+        stopping.log_unusable(self, why)
 
     def fail_self_test(self, problems: list[str]) -> None:
         """Power-on self test failed: refuse to deliver, alarm, say what to do."""
-        self.journal.emit("self_test_failed", "system", problems=problems)
-        self.conditions.condition("self_test_failed", True)
-        self.journal.flush()
+        stopping.fail_self_test(self, problems)
 
     def journal_progress(self) -> None:
-        """Journal now what the motor made since the last record (the end of an observation,
-        such as a scenario's end): the log then holds every step given so far."""
-        now = self.time.now_ns = self.pump_ns()
-        self.delivery.record_progress(now)
-        self.journal.flush()
+        """Journal now what the motor made since the last record (see `stopping`)."""
+        stopping.journal_progress(self)
 
     def shutdown(self) -> None:
         """Orderly stop (SIGTERM): halt the motor, log it, make the log durable."""
-        now = self.time.now_ns = self.pump_ns()
-        if self.state in DELIVERING:
-            self.delivery.completion = "stopped"
-            self.trigger("stop")
-        self.motor.halt(now)
-        self.journal.emit("shutdown", "system", state=self.state)
-        self.journal.flush()
+        stopping.shutdown(self)
 
     def power_down(self, reason: str) -> None:
-        """The pack is empty: stop cleanly before the power goes. battery_depleted (high)
-        stops delivery mid-move (SR-4) if the board's line has not already; the motor is
-        halted, `power_down` logged and the log made durable. Nothing is logged after it:
-        the caller closes the log and keeps the alarm sounding while power lasts."""
-        now = self.time.now_ns = self.pump_ns()
-        self.conditions.condition("battery_depleted", True)
-        self.motor.halt(now)
-        status = self.battery.status
-        self.journal.emit("power_down", "system", reason=reason, state=self.state,
-                          soc_pct=None if status is None else int(status.soc_pct))
-        self.journal.flush()
+        """The pack is empty: stop cleanly before the power goes (see `stopping`)."""
+        stopping.power_down(self, reason)
 
     def provision_pin(self, pin: str, actor: Actor = "system", *,
                       allow_weak: bool = False) -> None:
