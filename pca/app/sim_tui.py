@@ -82,6 +82,7 @@ class PumpSimApp(App[int]):
         Binding("n", "no_breath", "stop breathing", show=False),
         Binding("v", "breathe", "breathe normally", show=False),
         Binding("m", "monitor_cable", "unplug/plug the monitor", show=False),
+        Binding("a", "mains", "pull/plug the mains", show=False),
         Binding("t", "speed", "time speed"),
         Binding("r", "rx_file", "demo Rx file"),
         Binding("p", "program_demo", "program demo Rx (sim shortcut)"),
@@ -170,6 +171,12 @@ class PumpSimApp(App[int]):
         plugged = self.world.toggle_monitor()
         self.note = self._past("monitor plugged in again") if plugged else Note(
             "monitor cable UNPLUGGED", holds=lambda: not self.world.monitor.plugged)
+        self.refresh_view()
+
+    def action_mains(self) -> None:
+        on_mains = self.world.toggle_mains()
+        self.note = self._past("on mains again") if on_mains else Note(
+            "mains UNPLUGGED: on battery", holds=lambda: not self.world.gauge.mains)
         self.refresh_view()
 
     def _past(self, text: str) -> Note:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from pca.app.config import Config
+from pca.app.power import PI_ZERO_2W_IDLE_W, STEPPER_RUN_W
 from pca.app.scenario import VirtualClock
 from pca.app.sim_observe import AlarmRow, ObservedLog, Tally, _Sink
 from pca.app.sim_observe import View as View  # re-exported: the TUI imports it from here
@@ -42,6 +43,7 @@ from pca.controller.ports import NS_PER_S
 from pca.controller.profile import PumpProfile
 from pca.controller.pump import Pump
 from pca.hw.display_sim import SimDisplay
+from pca.hw.fuel_gauge import SimulatedGauge
 from pca.hw.hardware import Hardware, build_simulated
 from pca.hw.keypad import LAYOUT
 from pca.hw.mock_panel import MockPanel
@@ -118,11 +120,13 @@ class SimWorld:
             self.display = SimDisplay()
             self.monitor = SimulatedMonitor()
             self.monitor.set(self.clock.now_ns, NORMAL_VITALS)
+            # A 10 Wh pack on mains (a pump on the desk); `a` in pca sim pulls the plug.
+            self.gauge = SimulatedGauge(10.0, 100.0, mains=True, load_w=self._load_w)
             self.pump = Pump.boot(motor=self.motor, annunciator=self.hardware.annunciator,
                                   log=ObservedLog(self.sqlite, self.tally), clock=self.clock,
                                   library=default_library(), profile=self.profile,
                                   credentials=self.sqlite, display=self.display,
-                                  monitor=self.monitor)
+                                  monitor=self.monitor, gauge=self.gauge)
         except Exception:
             self.close()
             raise
@@ -204,6 +208,17 @@ class SimWorld:
         if self.tally.counts["new_patient"] != self._patients:
             self._patients = self.tally.counts["new_patient"]
             self._base_steps = dict.fromkeys(SOURCES, 0)
+
+    def _load_w(self) -> float:
+        """The simulated pack's load: the Pi at rest, plus the stepper while it runs."""
+        running = getattr(self, "pump", None) is not None and self.pump.seg is not None
+        return PI_ZERO_2W_IDLE_W + (STEPPER_RUN_W if running else 0.0)
+
+    def toggle_mains(self) -> bool:
+        """Plug the pump into mains or pull the plug; returns whether it is on mains now."""
+        self.gauge.set(self.clock.now_ns, mains=not self.gauge.mains)
+        self.pump.tick()
+        return self.gauge.mains
 
     # ---- what a person does ------------------------------------------------------------
     def press_bolus(self) -> None:
