@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/gpio.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,8 @@
 
 typedef struct chardev_backend {
     sg_backend base;
-    int line_fd; /* the request's fd; the chip fd is not needed once lines are held */
+    pthread_mutex_t mu; /* set() against release(): a closed fd number is never reused here */
+    int line_fd;        /* the request's fd, -1 once released; the chip fd is not kept */
 } chardev_backend;
 
 static int chardev_set(sg_backend *b, unsigned mask, unsigned values, int64_t *t_ns)
@@ -23,16 +25,34 @@ static int chardev_set(sg_backend *b, unsigned mask, unsigned values, int64_t *t
     memset(&v, 0, sizeof(v));
     v.mask = mask;
     v.bits = values & mask;
+    int rc = 0;
+    pthread_mutex_lock(&c->mu);
     *t_ns = sg_now_ns();
-    if (ioctl(c->line_fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &v) < 0)
-        return -errno;
-    return 0;
+    if (c->line_fd < 0)
+        rc = -EBADF;
+    else if (ioctl(c->line_fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &v) < 0)
+        rc = -errno;
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+/* Closing the request hands the lines back to the kernel (gpio-sim, like the board's
+ * resistors, then holds them at their pulls: nENABLE high, STEP and DIR low). */
+static void chardev_release(sg_backend *b)
+{
+    chardev_backend *c = (chardev_backend *)b;
+    pthread_mutex_lock(&c->mu);
+    if (c->line_fd >= 0)
+        close(c->line_fd);
+    c->line_fd = -1;
+    pthread_mutex_unlock(&c->mu);
 }
 
 static void chardev_close(sg_backend *b)
 {
     chardev_backend *c = (chardev_backend *)b;
-    close(c->line_fd);
+    chardev_release(b);
+    pthread_mutex_destroy(&c->mu);
     free(c);
 }
 
@@ -53,14 +73,31 @@ static int label_rank(const char *labels, const char *label)
     return -1;
 }
 
-/* Opens the first chip (in label order) whose label is wanted; -1 and a message if none. */
+/* Appends `text` to the string in `buf`, cutting it short rather than overflowing. */
+static void append(char *buf, size_t size, const char *text)
+{
+    size_t used = strlen(buf);
+    size_t n = strlen(text);
+    if (used + 1 >= size)
+        return;
+    if (n > size - used - 1)
+        n = size - used - 1;
+    memcpy(buf + used, text, n);
+    buf[used + n] = '\0';
+}
+
+/* Opens the first chip (in label order) whose label is wanted; -1 and a message if none.
+ * The message says which chips exist and which could not be opened, so a wrong label, a
+ * missing driver and a permission problem read differently. */
 static int find_chip(const char *dev_dir, const char *labels, char *found, size_t foundlen,
                      char *err, size_t errlen)
 {
     if (labels[0] == '/') {
         int fd = open(labels, O_RDWR | O_CLOEXEC);
         if (fd < 0)
-            snprintf(err, errlen, "cannot open GPIO chip %s: %s", labels, strerror(errno));
+            snprintf(err, errlen, "cannot open GPIO chip %s: %s%s", labels, strerror(errno),
+                     errno == EACCES ? " (add this user to the gpio group: "
+                                       "hardware/99-pca-gpio.rules)" : "");
         else
             snprintf(found, foundlen, "%s", labels);
         return fd;
@@ -73,6 +110,9 @@ static int find_chip(const char *dev_dir, const char *labels, char *found, size_
     int best_fd = -1;
     int best_rank = -1;
     int seen = 0;
+    int denied = 0;
+    char seen_labels[256] = "";
+    char denied_names[128] = "";
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         if (strncmp(de->d_name, "gpiochip", 8) != 0)
@@ -80,16 +120,27 @@ static int find_chip(const char *dev_dir, const char *labels, char *found, size_
         char path[512];
         snprintf(path, sizeof(path), "%s/%s", dev_dir, de->d_name);
         int fd = open(path, O_RDWR | O_CLOEXEC);
-        if (fd < 0)
+        if (fd < 0) {
+            if (errno == EACCES || errno == EPERM) {
+                append(denied_names, sizeof(denied_names), denied ? ", " : "");
+                append(denied_names, sizeof(denied_names), de->d_name);
+                denied++;
+            }
             continue;
+        }
         struct gpiochip_info info;
         memset(&info, 0, sizeof(info));
         if (ioctl(fd, GPIO_GET_CHIPINFO_IOCTL, &info) < 0) {
             close(fd);
             continue;
         }
-        seen++;
         info.label[sizeof(info.label) - 1] = '\0';
+        append(seen_labels, sizeof(seen_labels), seen ? ", " : "");
+        append(seen_labels, sizeof(seen_labels), de->d_name);
+        append(seen_labels, sizeof(seen_labels), " \"");
+        append(seen_labels, sizeof(seen_labels), info.label);
+        append(seen_labels, sizeof(seen_labels), "\"");
+        seen++;
         /* Rank by position in `labels` so the caller's preference wins over readdir order. */
         int rank = label_rank(labels, info.label);
         if (rank >= 0 && (best_rank < 0 || rank < best_rank)) {
@@ -103,12 +154,42 @@ static int find_chip(const char *dev_dir, const char *labels, char *found, size_
         }
     }
     closedir(d);
-    if (best_fd < 0)
+    if (best_fd >= 0)
+        return best_fd;
+    if (denied > 0)
         snprintf(err, errlen,
-                 "no GPIO chip labelled %s in %s (%d chip%s found); on a Raspberry Pi check "
-                 "that /dev/gpiochip* exists and is readable by this user",
-                 labels, dev_dir, seen, seen == 1 ? "" : "s");
-    return best_fd;
+                 "no GPIO chip labelled %s could be opened: permission denied on %s in %s "
+                 "(add this user to the gpio group: hardware/99-pca-gpio.rules)%s%s",
+                 labels, denied_names, dev_dir, seen ? "; readable chips: " : "", seen_labels);
+    else if (seen > 0)
+        snprintf(err, errlen, "no GPIO chip labelled %s in %s; the chips there are %s",
+                 labels, dev_dir, seen_labels);
+    else
+        snprintf(err, errlen,
+                 "no GPIO chip labelled %s in %s: no GPIO chip at all (is this a Raspberry Pi, "
+                 "with its GPIO driver loaded?)", labels, dev_dir);
+    return -1;
+}
+
+/* After a refused request: the first of our lines that someone else holds, and who. */
+static void describe_busy(int chip, const uint32_t offsets[SG_NUM_LINES], char *out,
+                          size_t outlen)
+{
+    static const char *const names[SG_NUM_LINES] = {"STEP", "DIR", "ENABLE"};
+    out[0] = '\0';
+    for (unsigned i = 0; i < SG_NUM_LINES; i++) {
+        struct gpio_v2_line_info info;
+        memset(&info, 0, sizeof(info));
+        info.offset = offsets[i];
+        if (ioctl(chip, GPIO_V2_GET_LINEINFO_IOCTL, &info) < 0)
+            continue;
+        if (info.flags & GPIO_V2_LINE_FLAG_USED) {
+            info.consumer[sizeof(info.consumer) - 1] = '\0';
+            snprintf(out, outlen, "; line %u (%s) is already used by \"%s\"", offsets[i],
+                     names[i], info.consumer[0] ? info.consumer : "another consumer");
+            return;
+        }
+    }
 }
 
 sg_backend *sg_backend_chardev_open(const char *dev_dir, const char *labels,
@@ -144,8 +225,12 @@ sg_backend *sg_backend_chardev_open(const char *dev_dir, const char *labels,
         req.config.num_attrs = 2;
     }
     if (ioctl(chip, GPIO_V2_GET_LINE_IOCTL, &req) < 0) {
-        snprintf(err, errlen, "cannot claim lines %u,%u,%u (STEP,DIR,ENABLE) on %s: %s",
-                 offsets[0], offsets[1], offsets[2], found, strerror(errno));
+        int claim_errno = errno;
+        char busy[160] = "";
+        if (claim_errno == EBUSY)
+            describe_busy(chip, offsets, busy, sizeof(busy));
+        snprintf(err, errlen, "cannot claim lines %u,%u,%u (STEP,DIR,ENABLE) on %s: %s%s",
+                 offsets[0], offsets[1], offsets[2], found, strerror(claim_errno), busy);
         close(chip);
         return NULL;
     }
@@ -157,8 +242,10 @@ sg_backend *sg_backend_chardev_open(const char *dev_dir, const char *labels,
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    pthread_mutex_init(&c->mu, NULL);
     c->line_fd = req.fd;
     c->base.set = chardev_set;
+    c->base.release = chardev_release;
     c->base.read_edges = NULL;
     c->base.close = chardev_close;
     c->base.concurrent_safe = 1; /* one ioctl per call; the kernel serialises line access */

@@ -807,6 +807,8 @@ void sg_stop(sg_gen *g)
     pthread_mutex_unlock(&g->api_mu);
     if (g->thread_started)
         pthread_join(g->thread, NULL);
+    if (g->bk->release)
+        g->bk->release(g->bk); /* the thread left STEP low and ENABLE off */
 }
 
 void sg_free(sg_gen *g)

@@ -38,6 +38,9 @@ struct sg_backend {
     /* Simulated backend only (else NULL): see sg_read_edges. */
     long (*read_edges)(sg_backend *b, sg_edge *out, size_t max, uint64_t *dropped);
     void (*close)(sg_backend *b);
+    /* Give the pins back once the pulse thread has stopped (sg_stop), so another process can
+     * claim them and the board's resistors hold them; NULL if there is nothing to give back. */
+    void (*release)(sg_backend *b);
     /* set() may also be called from another thread (used only to force ENABLE off when
      * the pulse thread stops answering). */
     int concurrent_safe;
