@@ -57,7 +57,9 @@ if [ "$arch" = arm64 ]; then
 else
   include=gcc,make,libc6-dev,ca-certificates
 fi
-key=$(printf '%s %s' "$include" "$(sha256sum "$here/userland.sh" | cut -c1-12)" | sha256sum | cut -c1-12)
+# Bump ROOT_RECIPE when the debootstrap step changes; the fix-ups after it run every time.
+ROOT_RECIPE=1
+key=$(printf '%s recipe %s' "$include" "$ROOT_RECIPE" | sha256sum | cut -c1-12)
 root="$cache/root-$arch-bookworm-$key"
 if [ ! -f "$root/.complete" ]; then
   phase "FIRST RUN: debootstrap of Debian bookworm $arch (about 5-8 minutes; cached afterwards)"
@@ -67,20 +69,21 @@ if [ ! -f "$root/.complete" ]; then
   debootstrap --arch="$arch" --variant=minbase --include="$include" bookworm "$root" "$mirror" 2>&1 |
     awk '/^I: (Retrieving|Validating|Extracting|Unpacking|Configuring|Installing)/ {n++; if (n % 25 == 0) {print "[debootstrap] " n " steps: " $0; fflush()}} /^E:|^W: Failure/ {print; fflush()}' >&2
   [ -x "$root/bin/sh" ] && [ -f "$root/var/lib/dpkg/status" ] || { log "debootstrap failed"; exit 1; }
-  # pip and apt inside the root: the host's extra CA certificates, an apt that accepts snapshots.
-  mkdir -p "$root/usr/local/share/ca-certificates"
-  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
-  chroot "$root" /usr/sbin/update-ca-certificates >/dev/null 2>&1 || true
-  echo 'Acquire::Check-Valid-Until "false";' > "$root/etc/apt/apt.conf.d/99pca-snapshot"
-  # install.sh calls udevadm and systemctl; a chroot runs neither daemon, so they only log.
-  for t in udevadm systemctl; do
-    printf '#!/bin/sh\necho "(emulated root: %s $*)"\n' "$t" > "$root/usr/local/sbin/$t"
-    chmod 0755 "$root/usr/local/sbin/$t"
-  done
   touch "$root/.complete"
 else
   log "cached root: $root"
 fi
+# Fix-ups (cheap, every run): pip and apt inside the root trust the host's extra CA
+# certificates and accept a snapshot mirror; what a Pi OS image has that minbase lacks.
+mkdir -p "$root/usr/local/share/ca-certificates" "$root/etc/udev/rules.d" "$root/etc/systemd/system"
+cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
+chroot "$root" /usr/sbin/update-ca-certificates >/dev/null 2>&1 || true
+echo 'Acquire::Check-Valid-Until "false";' > "$root/etc/apt/apt.conf.d/99pca-snapshot"
+# install.sh calls udevadm and systemctl; a chroot runs neither daemon, so they only log.
+for t in udevadm systemctl; do
+  printf '#!/bin/sh\necho "(emulated root: %s $*)"\n' "$t" > "$root/usr/local/sbin/$t"
+  chmod 0755 "$root/usr/local/sbin/$t"
+done
 
 # --- the checkout, installed as on a Pi ---------------------------------------------------------
 phase "copying the checkout into the root"
@@ -126,6 +129,9 @@ phase "native C tests (make -C native test) on $machine"
 run_in_root /usr/bin/make -C /opt/pca/native test
 
 phase "pytest on $machine: ${PYTESTS[*]}"
-# The installed package (site-packages, with its compiled extension) is the one under test.
-run_in_root /bin/sh -c "cd /opt/pca && exec .venv/bin/pytest -p no:cacheprovider -q ${PYTESTS[*]}"
+# The installed package (site-packages, with its compiled extension) is the one under test:
+# run from a scratch directory, since `python -m` in /opt/pca would import the copied source
+# tree (which has no compiled extension) instead.
+run_in_root /bin/sh -c "cd /tmp && exec /opt/pca/.venv/bin/pytest -c /opt/pca/pyproject.toml \
+  --rootdir=/opt/pca -p no:cacheprovider $(printf '/opt/pca/%s ' "${PYTESTS[@]}")"
 phase "done"

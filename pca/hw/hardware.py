@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pca.hw import pinmap as pm
@@ -31,6 +32,10 @@ class DeviceInfo:
     note: str = ""
 
 
+class PinSetupError(RuntimeError):
+    """A device's pins could not be claimed; the message names the device and its pins."""
+
+
 class Hardware:
     """The pump's buttons, keypad, sensors, battery lines and annunciator, wired.
 
@@ -50,23 +55,40 @@ class Hardware:
         self._closeables: list[Any] = []
         try:
             b = pinmap.bolus_button
-            self.button = self._own(CordButton(b.pin, sink, active_high=b.active_high,
-                                               pull=b.pull, pin_factory=pin_factory))
-            self.keypad = self._own(MatrixKeypad(pinmap.keypad.rows, pinmap.keypad.cols, sink,
-                                                 pin_factory=pin_factory))
+            self.button = self._claim("bolus button", (b.pin,), lambda: CordButton(
+                b.pin, sink, active_high=b.active_high, pull=b.pull, pin_factory=pin_factory))
+            k = pinmap.keypad
+            self.keypad = self._claim("keypad", (*k.rows, *k.cols), lambda: MatrixKeypad(
+                k.rows, k.cols, sink, pin_factory=pin_factory))
             self.sensors: dict[str, SensorInput] = {}
             for name, line in pinmap.sensors.items():
-                self.sensors[name] = self._own(SensorInput(
-                    name, line.pin, sink, active_high=line.active_high, pull=line.pull,
-                    latch_pulses=line.source == "tmc2209_diag", pin_factory=pin_factory))
-            self.battery = self._own(BatteryMonitor(
-                pinmap.power["battery_low"], pinmap.power["battery_depleted"], sink,
-                pin_factory=pin_factory))
-            self.annunciator = self._own(GpioAnnunciator.from_pinmap(
-                pinmap.annunciator, pin_factory=pin_factory))
+                self.sensors[name] = self._claim(name, (line.pin,), partial(
+                    SensorInput, name, line.pin, sink, active_high=line.active_high,
+                    pull=line.pull, latch_pulses=line.source == "tmc2209_diag",
+                    pin_factory=pin_factory))
+            low, depleted = pinmap.power["battery_low"], pinmap.power["battery_depleted"]
+            self.battery = self._claim("battery board", (low.pin, depleted.pin),
+                                       lambda: BatteryMonitor(low, depleted, sink,
+                                                              pin_factory=pin_factory))
+            a = pinmap.annunciator
+            self.annunciator = self._claim(
+                "annunciator", (a.buzzer.pin, a.led_red.pin, a.led_yellow.pin, a.led_green.pin),
+                lambda: GpioAnnunciator.from_pinmap(a, pin_factory=pin_factory))
         except Exception:
             self.close()
             raise
+
+    def _claim(self, what: str, pins: tuple[int, ...], make: Callable[[], Any]) -> Any:
+        """Build one device; a refusal names the device and its pins (lgpio's own error
+        says only 'GPIO busy')."""
+        try:
+            return self._own(make())
+        except Exception as err:
+            where = ",".join(f"GPIO{p}" for p in pins)
+            hint = ""
+            if "busy" in str(err).lower():
+                hint = " (another program or driver holds the line: `gpioinfo` shows which)"
+            raise PinSetupError(f"{what} on {where}: {err}{hint}") from err
 
     def _own(self, device: Any) -> Any:
         self._closeables.append(device)

@@ -1,4 +1,4 @@
-"""Fixtures for the tests that run against the kernel's gpio-sim chips (hardware/emulate/gpiosim.sh)."""
+"""Fixtures for the tests run against the kernel's gpio-sim chips (hardware/emulate/gpiosim.sh)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from simkit import CONFIGFS, LAYOUTS, Layout, SimChip  # noqa: E402
+from simkit import CONFIGFS, LAYOUTS, Layout, SimChip
 
 IN_GUEST = os.environ.get("PCA_GPIOSIM") == "1"
 _names = itertools.count()

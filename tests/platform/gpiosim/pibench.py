@@ -1,0 +1,155 @@
+"""The world around a gpio-sim Pi: switches, keypad and battery board played through pulls."""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from simkit import FLAG_OUTPUT, SimChip
+
+from pca.hw.keypad import LAYOUT
+from pca.hw.pinmap import PinMap
+
+KEY_AT = {key: (r, c) for r, row in enumerate(LAYOUT) for c, key in enumerate(row)}
+
+
+def fake_cpuinfo(directory: Path, revision: str) -> Path:
+    """/proc/cpuinfo with the board's "Revision" line: gpiozero identifies a Pi by it alone
+    (gpiozero/pins/local.py get_pi_revision: /proc/device-tree/system/linux,revision, then
+    /proc/cpuinfo; neither exists on a PC, where LGPIOFactory raises PinUnknownPi)."""
+    path = directory / f"cpuinfo-{revision}"
+    real = Path("/proc/cpuinfo").read_text()
+    path.write_text(real + f"Hardware\t: BCM2835\nRevision\t: {revision}\n")
+    return path
+
+
+def as_pi(cpuinfo: Path, argv: list[str]) -> list[str]:
+    """argv run in a private mount namespace where /proc/cpuinfo is `cpuinfo`."""
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            'mount --bind "$0" /proc/cpuinfo && exec "$@"', str(cpuinfo), *argv]
+
+
+class Bench:
+    """Drives the pump's inputs on a gpio-sim chip and reads its outputs back.
+
+    The keypad is a matrix: a key connects its row to its column. gpio-sim cannot join two
+    lines, so a responder thread watches the rows (line-info events: a scanned row turns
+    output) and pulls a column low while the row of a pressed key in it is being driven.
+    """
+
+    def __init__(self, chip: SimChip, pinmap: PinMap) -> None:
+        self.chip = chip
+        self.pinmap = pinmap
+        self.inputs = {"bolus": pinmap.bolus_button, **pinmap.sensors, **pinmap.power}
+        self.rows = list(pinmap.keypad.rows)
+        self.cols = list(pinmap.keypad.cols)
+        self._pressed: set[tuple[int, int]] = set()
+        self._driven: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._col_level: dict[int, int] = {}
+
+    # ---- switches and battery board ------------------------------------------------------
+    def actuate(self, name: str, active: bool) -> None:
+        line = self.inputs[name]
+        self.chip.pull(line.pin, int(active == line.active_high))
+
+    def at_rest(self) -> None:
+        for name in self.inputs:
+            self.actuate(name, False)
+        self.press()
+
+    def bounce(self, name: str, toggles: int = 6, gap_s: float = 0.003) -> None:
+        """Contact chatter: `toggles` quick changes, ending active."""
+        for i in range(toggles):
+            self.actuate(name, i % 2 == 0)
+            time.sleep(gap_s)
+        self.actuate(name, True)
+
+    # ---- keypad --------------------------------------------------------------------------
+    def start_keypad(self) -> None:
+        for row in self.rows:
+            self.chip.pull(row, 1)
+        self._set_cols()
+        self._thread = threading.Thread(target=self._respond, daemon=True)
+        self._thread.start()
+
+    def press(self, *keys: str) -> None:
+        """Hold exactly these keys down (none: release all)."""
+        with self._lock:
+            self._pressed = {KEY_AT[k] for k in keys}
+            self._set_cols()
+
+    def _set_cols(self) -> None:
+        for c, pin in enumerate(self.cols):
+            low = any((r, c) in self._pressed for r in self._driven)
+            level = 0 if low else 1
+            if self._col_level.get(pin) != level:
+                self.chip.pull(pin, level)
+                self._col_level[pin] = level
+
+    def _respond(self) -> None:
+        # Real-time priority above the pump's threads (its pulse thread is FIFO 50): the
+        # column answers as soon as the kernel reports the row driven, before the scanner
+        # reads it, as a key's contact would. Linux applies this to the calling thread only.
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(90))
+        watch = self.chip.watch(self.rows)
+        index = {pin: r for r, pin in enumerate(self.rows)}
+        poller = select.poll()
+        poller.register(watch.fd, select.POLLIN)
+        try:
+            while not self._stop.is_set():
+                if not poller.poll(100):
+                    continue
+                with self._lock:
+                    for _kind, info in watch.events():
+                        r = index[info.offset]
+                        if info.used and info.flags & FLAG_OUTPUT:
+                            self._driven.add(r)
+                        else:
+                            self._driven.discard(r)
+                    self._set_cols()
+        finally:
+            watch.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    # ---- outputs -------------------------------------------------------------------------
+    def output_seen(self, name: str, window_s: float = 0.3) -> bool:
+        """Whether the output is on: a lamp's level, or the buzzer's pin toggling."""
+        line = getattr(self.pinmap.annunciator, name)
+        on_level = 1 if line.active_high else 0
+        end = time.monotonic() + window_s
+        while time.monotonic() < end:
+            if self.chip.value(line.pin) == on_level:
+                return True
+            time.sleep(0.001)
+        return False
+
+
+def pump_env(tmp: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(LG_WD=str(tmp), PYTHONUNBUFFERED="1")
+    env.pop("PCA_PIN_FACTORY", None)
+    return env
+
+
+def wait_for(cond: object, timeout_s: float, what: str) -> None:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if cond():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def lines_in(text: str) -> Iterable[str]:
+    return (line for line in text.splitlines() if line.strip())
