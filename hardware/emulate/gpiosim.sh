@@ -14,12 +14,14 @@ log() { printf '[gpiosim %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 command -v qemu-system-x86_64 >/dev/null || {
   log "installing qemu-system-x86"
   apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 >&2 ||
+    { log "SETUP FAILED: cannot install qemu-system-x86"; exit 90; }
 }
 [ -x "$repo/.venv/bin/python" ] || { log "no venv at $repo/.venv: run make .venv/.installed"; exit 2; }
 case "$repo" in *' '*|*,*) log "the checkout's path may not hold spaces or commas: $repo"; exit 2 ;; esac
 
-kernel=$("$here/kernel.sh")
+kernel=${PCA_GPIOSIM_KERNEL:-}
+[ -n "$kernel" ] || kernel=$("$here/kernel.sh")
 results=$(mktemp -d /tmp/pca-gpiosim.XXXXXX)
 trap 'rm -rf "$results"' EXIT
 log "booting $kernel under TCG (guest time-out ${guest_timeout_s} s)"

@@ -21,7 +21,8 @@ if [ ${#need[@]} -gt 0 ]; then
   log "installing build tools: ${need[*]}"
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    make gcc flex bison bc libelf-dev libssl-dev linux-source-6.1 xz-utils >&2
+    make gcc flex bison bc libelf-dev libssl-dev linux-source-6.1 xz-utils >&2 ||
+    { log "SETUP FAILED: cannot install the kernel build tools"; exit 90; }
 fi
 
 src_ver=$(dpkg-query -W -f='${Version}' linux-source-6.1)
@@ -54,12 +55,13 @@ while IFS= read -r line; do
     grep -qx "$line" .config || { log "option not set: $line"; missing=1; } ;;
   esac
 done < "$here/kernel.config"
-[ "$missing" = 0 ] || { log "kernel config incomplete"; exit 1; }
+[ "$missing" = 0 ] || { log "SETUP FAILED: kernel config incomplete"; exit 90; }
 log "building bzImage with -j$jobs"
 t1=$(date +%s)
 # Progress: one line per 200 objects compiled, so a first run shows it is moving.
-make ARCH=x86_64 -j"$jobs" bzImage 2>&1 | awk '/^  CC/ {n++; if (n % 200 == 0) {printf "[kernel] %d objects compiled\n", n; fflush()}} / error: |Error [0-9]/ {print; fflush()}' >&2
-[ -f arch/x86/boot/bzImage ] || { log "build failed"; exit 1; }
+rm -f arch/x86/boot/bzImage
+{ make ARCH=x86_64 -j"$jobs" bzImage 2>&1 || true; } | awk '/^  CC/ {n++; if (n % 200 == 0) {printf "[kernel] %d objects compiled\n", n; fflush()}} / error: |Error [0-9]/ {print; fflush()}' >&2
+[ -f arch/x86/boot/bzImage ] || { log "SETUP FAILED: kernel build"; exit 90; }
 log "built in $(( $(date +%s) - t1 )) s"
 mkdir -p "$out"
 cp arch/x86/boot/bzImage .config "$out/"

@@ -36,7 +36,8 @@ command -v update-binfmts >/dev/null || need+=(binfmt-support)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2 ||
+    { log "SETUP FAILED: cannot install ${need[*]}"; exit 90; }
 fi
 [ -e /proc/sys/fs/binfmt_misc/register ] ||
   mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
@@ -66,9 +67,10 @@ if [ ! -f "$root/.complete" ]; then
   mkdir -p "$cache"
   rm -rf "$root" "$cache"/root-"$arch"-bookworm-*  # older keys
   # Progress: debootstrap's own lines (retrieving / unpacking / configuring), one per package.
-  debootstrap --arch="$arch" --variant=minbase --include="$include" bookworm "$root" "$mirror" 2>&1 |
+  { debootstrap --arch="$arch" --variant=minbase --include="$include" bookworm "$root" "$mirror" 2>&1 &&
+      touch "$root/.debootstrap-ok" || echo "E: debootstrap exited $?"; } |
     awk '/^I: (Retrieving|Validating|Extracting|Unpacking|Configuring|Installing)/ {n++; if (n % 25 == 0) {print "[debootstrap] " n " steps: " $0; fflush()}} /^E:|^W: Failure/ {print; fflush()}' >&2
-  [ -x "$root/bin/sh" ] && [ -f "$root/var/lib/dpkg/status" ] || { log "debootstrap failed"; exit 1; }
+  [ -f "$root/.debootstrap-ok" ] || { log "SETUP FAILED: debootstrap (see the E: lines above)"; exit 90; }
   touch "$root/.complete"
 else
   log "cached root: $root"
@@ -76,8 +78,12 @@ fi
 # Fix-ups (cheap, every run): pip and apt inside the root trust the host's extra CA
 # certificates and accept a snapshot mirror; what a Pi OS image has that minbase lacks.
 mkdir -p "$root/usr/local/share/ca-certificates" "$root/etc/udev/rules.d" "$root/etc/systemd/system"
-cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
-chroot "$root" /usr/sbin/update-ca-certificates >/dev/null 2>&1 || true
+cas=$(cat /usr/local/share/ca-certificates/*.crt 2>/dev/null | sha256sum | cut -c1-12)
+if [ "$(cat "$root/.cas" 2>/dev/null)" != "$cas" ]; then  # slow under emulation: only on change
+  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
+  chroot "$root" /usr/sbin/update-ca-certificates >/dev/null 2>&1 || true
+  echo "$cas" > "$root/.cas"
+fi
 echo 'Acquire::Check-Valid-Until "false";' > "$root/etc/apt/apt.conf.d/99pca-snapshot"
 # install.sh calls udevadm and systemctl; a chroot runs neither daemon, so they only log.
 for t in udevadm systemctl; do
