@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/gpio.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +13,11 @@
 
 typedef struct chardev_backend {
     sg_backend base;
-    pthread_mutex_t mu; /* set() against release(): a closed fd number is never reused here */
-    int line_fd;        /* the request's fd, -1 once released; the chip fd is not kept */
+    int line_fd; /* the request's fd, -1 once released; the chip fd is not kept */
 } chardev_backend;
 
+/* Called by the pulse thread, or by a caller holding the generator's api_mu; never at the
+ * same time as chardev_release (sg_stop joins the thread and holds api_mu around it). */
 static int chardev_set(sg_backend *b, unsigned mask, unsigned values, int64_t *t_ns)
 {
     chardev_backend *c = (chardev_backend *)b;
@@ -25,15 +25,12 @@ static int chardev_set(sg_backend *b, unsigned mask, unsigned values, int64_t *t
     memset(&v, 0, sizeof(v));
     v.mask = mask;
     v.bits = values & mask;
-    int rc = 0;
-    pthread_mutex_lock(&c->mu);
     *t_ns = sg_now_ns();
     if (c->line_fd < 0)
-        rc = -EBADF;
-    else if (ioctl(c->line_fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &v) < 0)
-        rc = -errno;
-    pthread_mutex_unlock(&c->mu);
-    return rc;
+        return -EBADF;
+    if (ioctl(c->line_fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &v) < 0)
+        return -errno;
+    return 0;
 }
 
 /* Closing the request hands the lines back to the kernel (gpio-sim, like the board's
@@ -41,19 +38,15 @@ static int chardev_set(sg_backend *b, unsigned mask, unsigned values, int64_t *t
 static void chardev_release(sg_backend *b)
 {
     chardev_backend *c = (chardev_backend *)b;
-    pthread_mutex_lock(&c->mu);
     if (c->line_fd >= 0)
         close(c->line_fd);
     c->line_fd = -1;
-    pthread_mutex_unlock(&c->mu);
 }
 
 static void chardev_close(sg_backend *b)
 {
-    chardev_backend *c = (chardev_backend *)b;
     chardev_release(b);
-    pthread_mutex_destroy(&c->mu);
-    free(c);
+    free(b);
 }
 
 /* Position of `label` in the comma-separated `labels` (0 first), or -1 when not listed. */
@@ -242,7 +235,6 @@ sg_backend *sg_backend_chardev_open(const char *dev_dir, const char *labels,
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    pthread_mutex_init(&c->mu, NULL);
     c->line_fd = req.fd;
     c->base.set = chardev_set;
     c->base.release = chardev_release;

@@ -807,8 +807,12 @@ void sg_stop(sg_gen *g)
     pthread_mutex_unlock(&g->api_mu);
     if (g->thread_started)
         pthread_join(g->thread, NULL);
+    /* The thread left STEP low and ENABLE off. Under api_mu: no caller drives the lines
+     * (api_unresponsive) while the backend gives them back. */
+    pthread_mutex_lock(&g->api_mu);
     if (g->bk->release)
-        g->bk->release(g->bk); /* the thread left STEP low and ENABLE off */
+        g->bk->release(g->bk);
+    pthread_mutex_unlock(&g->api_mu);
 }
 
 void sg_free(sg_gen *g)
