@@ -1,24 +1,46 @@
 #!/usr/bin/env bash
 # `make test-platform`: the arm64 userland run and the gpio-sim kernel run, each time-boxed.
-# The gpio-sim kernel builds in the background while the arm64 root is made and tested (a
-# first run does both; later runs find them in ~/.cache/pca-platform). Exit: 0 all passed,
-# 1 a test failed or timed out. A part whose tools cannot be set up here is reported as
-# SKIPPED (exit 90 from its script) and does not fail the run.
+# Both use one core each (qemu-user, and one TCG vCPU), so they run side by side: the arm64 part
+# in the background (its phase lines shown as they come, its full log printed at the end), the
+# kernel built meanwhile, then the gpio-sim guest in the foreground. A first run builds the
+# arm64 root and the kernel (cached in ~/.cache/pca-platform) and says so.
+# Exit: 0 all passed; 1 a test failed or a part timed out. A part whose tools cannot be set up
+# on this machine (its script exits 90) is reported SKIPPED and does not fail the run.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 arm64_s=${PCA_ARM64_TIMEOUT_S:-1800}
-kernel_s=${PCA_KERNEL_TIMEOUT_S:-1800}
+kernel_s=${PCA_KERNEL_TIMEOUT_S:-1500}
 guest_s=${PCA_GUEST_TIMEOUT_S:-900}
 log() { printf '[platform %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 t0=$(date +%s)
 cache=${PCA_PLATFORM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pca-platform}
 mkdir -p "$cache"
-[ -n "$(ls "$cache" 2>/dev/null)" ] || log "FIRST RUN on this machine: building a Debian arm64 root and a kernel (about 20-30 minutes; cached in $cache)"
+ls "$cache"/kernel-*/bzImage >/dev/null 2>&1 ||
+  log "FIRST RUN here: building the gpio-sim kernel (about 8-10 minutes on 2 cores)"
+ls "$cache"/root-arm64-*/.complete >/dev/null 2>&1 ||
+  log "FIRST RUN here: building the Debian arm64 root (about 5-12 minutes)"
 
-kernel_out=$(mktemp)
-trap 'rm -f "$kernel_out"; [ -n "${kpid:-}" ] && kill "$kpid" 2>/dev/null' EXIT
-timeout --kill-after=30 "$kernel_s" "$here/kernel.sh" >"$kernel_out" &
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Each part runs in its own process group so a time-out or an interrupt ends all of it.
+setsid timeout --kill-after=30 "$kernel_s" "$here/kernel.sh" >"$work/kernel.out" 2>"$work/kernel.log" &
 kpid=$!
+pids+=("$kpid")
+s_arm64=$(date +%s)
+setsid timeout --kill-after=30 "$arm64_s" "$here/userland.sh" arm64 >"$work/arm64.log" 2>&1 &
+apid=$!
+pids+=("$apid")
+# Progress of both background parts: their own phase lines only.
+setsid sh -c 'tail -n +1 -F "$1" "$2" 2>/dev/null | grep --line-buffered -E "^\[(arm64|kernel|debootstrap)"' \
+  sh "$work/arm64.log" "$work/kernel.log" &
+tpid=$!
+pids+=("$tpid")
 
 results=()
 verdict=0
@@ -34,23 +56,32 @@ record() {  # name, exit code, seconds
 }
 
 s=$(date +%s)
-log "arm64 userland (time-out ${arm64_s} s)"
-timeout --kill-after=30 "$arm64_s" "$here/userland.sh" arm64
-record "arm64 userland" $? $(( $(date +%s) - s ))
-
-s=$(date +%s)
-log "waiting for the gpio-sim kernel"
 wait "$kpid"
 krc=$?
-kpid=
+record "gpio-sim kernel" "$krc" $(( $(date +%s) - s ))
 if [ "$krc" = 0 ]; then
-  record "gpio-sim kernel" 0 $(( $(date +%s) - s ))
   s=$(date +%s)
-  PCA_GPIOSIM_KERNEL=$(tail -1 "$kernel_out") PCA_GUEST_TIMEOUT_S=$guest_s "$here/gpiosim.sh"
+  log "gpio-sim guest (time-out ${guest_s} s)"
+  PCA_GPIOSIM_KERNEL=$(tail -n 1 "$work/kernel.out") PCA_GUEST_TIMEOUT_S=$guest_s \
+    "$here/gpiosim.sh"
   record "gpio-sim guest tests" $? $(( $(date +%s) - s ))
 else
-  record "gpio-sim kernel" "$krc" $(( $(date +%s) - s ))
+  tail -n 40 "$work/kernel.log"
 fi
+
+log "waiting for the arm64 part"
+wait "$apid"
+arc=$?
+sleep 1
+kill -- "-$tpid" 2>/dev/null
+record "arm64 userland" "$arc" $(( $(date +%s) - s_arm64 ))
+echo "----- arm64 userland log ($work/arm64.log) -----"
+if [ "$arc" = 0 ]; then
+  grep -vE '^\[(arm64|debootstrap)' "$work/arm64.log" | tail -n 25
+else
+  tail -n 300 "$work/arm64.log"
+fi
+echo "-----"
 
 log "summary ($(( $(date +%s) - t0 )) s in all):"
 printf '  %s\n' "${results[@]}"
