@@ -8,7 +8,7 @@
 # on this machine (its script exits 90) is reported SKIPPED and does not fail the run.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-arm64_s=${PCA_ARM64_TIMEOUT_S:-1800}
+arm64_s=${PCA_ARM64_TIMEOUT_S:-2400}
 kernel_s=${PCA_KERNEL_TIMEOUT_S:-1500}
 guest_s=${PCA_GUEST_TIMEOUT_S:-900}
 log() { printf '[platform %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
@@ -19,6 +19,19 @@ ls "$cache"/kernel-*/bzImage >/dev/null 2>&1 ||
   log "FIRST RUN here: building the gpio-sim kernel (about 8-10 minutes on 2 cores)"
 ls "$cache"/root-arm64-*/.complete >/dev/null 2>&1 ||
   log "FIRST RUN here: building the Debian arm64 root (about 5-12 minutes)"
+
+# Every tool both parts need, installed here in one go: the parts run side by side and two
+# apt-get at once would fight over the dpkg lock.
+tools=(debootstrap qemu-user-static binfmt-support qemu-system-x86 linux-source-6.1 make gcc
+       flex bison bc libelf-dev libssl-dev xz-utils)
+missing=()
+for t in "${tools[@]}"; do dpkg -s "$t" >/dev/null 2>&1 || missing+=("$t"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends "${missing[@]}"; } >/dev/null ||
+    log "could not install every tool (the parts that need them will say SKIPPED)"
+fi
 
 work=$(mktemp -d)
 pids=()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import select
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from simkit import FLAG_OUTPUT, SimChip
+from simkit import SimChip
 
 from pca.hw.keypad import LAYOUT
 from pca.hw.pinmap import PinMap
@@ -37,8 +38,9 @@ class Bench:
     """Drives the pump's inputs on a gpio-sim chip and reads its outputs back.
 
     The keypad is a matrix: a key connects its row to its column. gpio-sim cannot join two
-    lines, so a responder thread watches the rows (line-info events: a scanned row turns
-    output) and pulls a column low while the row of a pressed key in it is being driven.
+    lines, so a real-time responder process (keypad_responder.py) watches the rows (line-info
+    events: a scanned row turns output) and pulls a column low while the row of a pressed key
+    in it is being driven.
     """
 
     def __init__(self, chip: SimChip, pinmap: PinMap) -> None:
@@ -47,12 +49,8 @@ class Bench:
         self.inputs = {"bolus": pinmap.bolus_button, **pinmap.sensors, **pinmap.power}
         self.rows = list(pinmap.keypad.rows)
         self.cols = list(pinmap.keypad.cols)
-        self._pressed: set[tuple[int, int]] = set()
-        self._driven: set[int] = set()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._col_level: dict[int, int] = {}
+        self._responder: subprocess.Popen[str] | None = None
 
     # ---- switches and battery board ------------------------------------------------------
     def actuate(self, name: str, active: bool) -> None:
@@ -73,54 +71,35 @@ class Bench:
 
     # ---- keypad --------------------------------------------------------------------------
     def start_keypad(self) -> None:
-        for row in self.rows:
-            self.chip.pull(row, 1)
-        self._set_cols()
-        self._thread = threading.Thread(target=self._respond, daemon=True)
-        self._thread.start()
+        here = Path(__file__).parent
+        self._responder = subprocess.Popen(
+            [sys.executable, str(here / "keypad_responder.py"), str(self.chip.dev),
+             str(self.chip.sysfs), ",".join(map(str, self.rows)), ",".join(map(str, self.cols))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=here,
+            env={**os.environ, "PYTHONPATH": str(here)})
+        self._ack()
+
+    def _ack(self) -> None:
+        assert self._responder is not None and self._responder.stdout is not None
+        if self._responder.stdout.readline().strip() != "ok":
+            raise RuntimeError("the keypad responder stopped")
 
     def press(self, *keys: str) -> None:
         """Hold exactly these keys down (none: release all)."""
+        if self._responder is None:
+            return
+        assert self._responder.stdin is not None
         with self._lock:
-            self._pressed = {KEY_AT[k] for k in keys}
-            self._set_cols()
-
-    def _set_cols(self) -> None:
-        for c, pin in enumerate(self.cols):
-            low = any((r, c) in self._pressed for r in self._driven)
-            level = 0 if low else 1
-            if self._col_level.get(pin) != level:
-                self.chip.pull(pin, level)
-                self._col_level[pin] = level
-
-    def _respond(self) -> None:
-        # Real-time priority above the pump's threads (its pulse thread is FIFO 50): the
-        # column answers as soon as the kernel reports the row driven, before the scanner
-        # reads it, as a key's contact would. Linux applies this to the calling thread only.
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(90))
-        watch = self.chip.watch(self.rows)
-        index = {pin: r for r, pin in enumerate(self.rows)}
-        poller = select.poll()
-        poller.register(watch.fd, select.POLLIN)
-        try:
-            while not self._stop.is_set():
-                if not poller.poll(100):
-                    continue
-                with self._lock:
-                    for _kind, info in watch.events():
-                        r = index[info.offset]
-                        if info.used and info.flags & FLAG_OUTPUT:
-                            self._driven.add(r)
-                        else:
-                            self._driven.discard(r)
-                    self._set_cols()
-        finally:
-            watch.close()
+            pairs = " ".join(f"{r}:{c}" for r, c in (KEY_AT[k] for k in keys))
+            self._responder.stdin.write(pairs + "\n")
+            self._responder.stdin.flush()
+            self._ack()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if self._responder is not None:
+            self._responder.kill()
+            self._responder.wait(timeout=10)
+            self._responder = None
 
     # ---- outputs -------------------------------------------------------------------------
     def output_seen(self, name: str, window_s: float = 0.3) -> bool:

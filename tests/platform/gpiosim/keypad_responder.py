@@ -1,0 +1,73 @@
+"""The keypad's contacts for a gpio-sim chip, as a real-time process of its own (no GIL shared
+with the test): a column reads low while the row of a pressed key in it is being driven.
+
+Usage: keypad_responder.py DEV SYSFS ROWS COLS   (ROWS, COLS: comma-separated offsets)
+stdin: one line per change, the pressed keys as "r:c" pairs ("" = none); answers "ok".
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+from pathlib import Path
+
+from simkit import FLAG_OUTPUT, GPIO_V2_GET_LINEINFO_IOCTL, LineWatch, _ioctl, _line_info
+
+
+def main() -> None:
+    dev, sysfs = Path(sys.argv[1]), Path(sys.argv[2])
+    rows = [int(x) for x in sys.argv[3].split(",")]
+    cols = [int(x) for x in sys.argv[4].split(",")]
+    # Above the pump's threads (its pulse thread is FIFO 50): the column answers as soon as the
+    # kernel reports a row driven, before the scanner reads it, as a key's contact would.
+    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(90))
+    pressed: set[tuple[int, int]] = set()
+    driven: set[int] = set()
+    level: dict[int, int] = {}
+    index = {pin: r for r, pin in enumerate(rows)}
+
+    chip_fd = os.open(dev, os.O_RDONLY)
+
+    def row_driven(pin: int) -> bool:
+        info = _line_info(_ioctl(chip_fd, GPIO_V2_GET_LINEINFO_IOCTL, pin))
+        return bool(info.used and info.flags & FLAG_OUTPUT)
+
+    def apply() -> None:
+        for c, pin in enumerate(cols):
+            want = 0 if any((r, c) in pressed for r in driven) else 1
+            if level.get(pin) != want:
+                (sysfs / f"sim_gpio{pin}" / "pull").write_text("pull-down" if want == 0
+                                                              else "pull-up")
+                level[pin] = want
+
+    for pin in rows:
+        (sysfs / f"sim_gpio{pin}" / "pull").write_text("pull-up")
+    watch = LineWatch(dev, rows)
+    apply()
+    print("ok", flush=True)
+    poller = select.poll()
+    poller.register(watch.fd, select.POLLIN)
+    poller.register(sys.stdin.fileno(), select.POLLIN)
+    while True:
+        for fd, _ in poller.poll():
+            if fd == watch.fd:
+                # The events only wake us: the kernel drops them when its small queue is
+                # full, so the rows' state is read back from the chip each time.
+                for _ in watch.events():
+                    pass
+                driven = {index[pin] for pin in rows if row_driven(pin)}
+            else:
+                line = sys.stdin.readline()
+                if not line:
+                    return
+                pressed = {(int(a), int(b)) for a, b in
+                           (pair.split(":") for pair in line.split())}
+                apply()
+                print("ok", flush=True)
+                continue
+            apply()
+
+
+if __name__ == "__main__":
+    main()
