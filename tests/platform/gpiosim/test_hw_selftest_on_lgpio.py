@@ -74,7 +74,9 @@ class BenchTechnician:
         elif m := KEY_PROMPT.search(text):
             key = m.group(1)
             self.bench.press(key)
-            threading.Timer(0.3, self.bench.press).start()  # a finger lifts by itself
+            # A finger lifts by itself; held long enough for the debounce even when this
+            # machine is loaded (the guest clock is real time, its instructions are not).
+            threading.Timer(1.0, self.bench.press).start()
 
 
 def selftest(chip: SimChip, tmp: Path, timeout_s: float = 300) -> tuple[int, str]:
