@@ -1,6 +1,6 @@
 """`pca scenario`: replay a scripted session on simulated hardware in virtual time.
 
-The contract is ../shared/SCENARIOS.md. The real controller, ledger, event log,
+The contract is docs/scenarios.md. The real controller, ledger, event log,
 recovery and PIN checks run; only the clock, the motor and the hardware lines
 are simulated. Virtual time jumps from one thing that happens to the next
 (a step, a motor grant, a dose end), so 72 hours replay in seconds, and the
