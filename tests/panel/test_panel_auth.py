@@ -6,6 +6,7 @@ import io
 import json
 import os
 import random
+import re
 import shutil
 import stat
 import tempfile
@@ -175,7 +176,10 @@ def test_sr6_the_pin_never_reaches_database_log_exports_screen_or_crash_report(
     assert "*" * 6 in rig.display.history_text()  # the masked entry was shown
     for name, text in haystacks.items():
         for pin in pins:
-            assert pin not in text, f"PIN found in the {name}"
+            # As a token of its own: a hex hash or salt may hold the digits "7391" by chance
+            # (it made this test fail now and then); a leaked PIN stands between non-alnums.
+            leaked = re.search(rf"(?<![0-9A-Za-z]){pin}(?![0-9A-Za-z])", text)
+            assert leaked is None, f"PIN found in the {name}"
 
 
 def test_secret_pin_hides_itself_in_reprs() -> None:
