@@ -270,6 +270,7 @@ class ControlLoop:
         self.stop = threading.Event()
         self.hang = threading.Event()  # test hook: simulate a hung loop
         self.ticks = 0
+        self.fault: BaseException | None = None  # what a tick raised (then the loop holds)
 
     def status(self) -> str:
         snap = self.w.pump.snapshot()
@@ -277,6 +278,15 @@ class ControlLoop:
         return f"STATUS=state={snap.state} rate_ml_h={snap.rate_ml_h:g} alarms={alarms}"
 
     def run(self) -> None:
+        try:
+            self._run()
+        except Exception as err:  # never die silently: halt, alarm, hold (issue 17)
+            from pca.app.loopguard import hold_after_fault
+
+            self.fault = err
+            hold_after_fault(self.w, err, self.stop, self.notifier)
+
+    def _run(self) -> None:
         next_ns = time.monotonic_ns()
         last_ping = 0
         ping_every = (self.notifier.watchdog_ns or 0) // 2

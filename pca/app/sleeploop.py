@@ -102,6 +102,7 @@ class SleepingLoop:
         self.woken = 0  # ticks that an input caused
         self.power: Any = None  # a PowerSupervisor: the clean stop at depletion
         self.exit_code = 0
+        self.fault: BaseException | None = None  # what a tick raised (then the loop holds)
         self._priority: str | None = None  # the highest alarm, and since when (its pattern)
         self._priority_since_ns = 0
         ping_ns = (notifier.watchdog_ns or 0) // 2
@@ -141,6 +142,15 @@ class SleepingLoop:
         return min(due)
 
     def run(self) -> None:
+        try:
+            self._run()
+        except Exception as err:  # never die silently: halt, alarm, hold (issue 17)
+            from pca.app.loopguard import hold_after_fault
+
+            self.fault = err
+            hold_after_fault(self.w, err, self.stop, self.notifier)
+
+    def _run(self) -> None:
         now = self.clock()
         last_house = now - self.house_ns
         busy_until = now + BUSY_NS

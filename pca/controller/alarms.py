@@ -8,7 +8,9 @@ minutes and never clears a condition.
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
+from pathlib import Path
 
 from pca.controller.ports import NS_PER_S, Priority
 
@@ -21,6 +23,8 @@ PRIORITY: dict[str, Priority] = {
     "motor_fault": "high",
     "log_failure": "high",
     "self_test_failed": "high",
+    # A tick of the control loop raised (issue 17): motor halted, loop held in alarm.
+    "internal_fault": "high",
     # SR-13: the respiratory monitor. monitor_lost is medium where monitoring is not
     # required (AlarmSet.monitor_required).
     "spo2_low": "high",
@@ -38,8 +42,18 @@ PRIORITY: dict[str, Priority] = {
 # Stay active after their condition goes, until a clinician clears them.
 LATCHING = frozenset({"occlusion", "air_in_line", "reservoir_empty", "battery_depleted",
                       "door_open", "motor_fault", "log_failure", "delivery_interrupted",
-                      "self_test_failed", "spo2_low", "etco2_high", "rr_low", "monitor_lost"})
+                      "self_test_failed", "internal_fault", "spo2_low", "etco2_high", "rr_low",
+                      "monitor_lost"})
 RANK: dict[Priority, int] = {"high": 3, "medium": 2, "low": 1}
+
+
+def fault_site(err: BaseException) -> str:
+    """Where an exception was raised: `file.py:line in function` of its innermost frame."""
+    frames = traceback.extract_tb(err.__traceback__)
+    if not frames:
+        return "(no traceback)"
+    last = frames[-1]
+    return f"{Path(last.filename).name}:{last.lineno} in {last.name}"
 SILENCE_NS = 120 * NS_PER_S
 
 # Hardware lines that raise an alarm of the same name (end_of_travel means an empty syringe).

@@ -337,6 +337,10 @@ class Pump:
         """The pack is empty: stop cleanly before the power goes (see `stopping`)."""
         stopping.power_down(self, reason)
 
+    def internal_fault(self, err: BaseException) -> None:
+        """A tick raised: halt, log it, raise `internal_fault` (see `stopping`)."""
+        stopping.internal_fault(self, err)
+
     def provision_pin(self, pin: str, actor: Actor = "system", *,
                       allow_weak: bool = False) -> None:
         """Set the clinician PIN (stored only as a salted scrypt hash); a weak one raises

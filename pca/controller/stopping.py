@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Protocol
 
+from pca.controller.alarms import fault_site
 from pca.controller.battery import BatteryWatch
 from pca.controller.conditions import Conditions
 from pca.controller.delivery import DeliveryEngine
@@ -72,3 +74,20 @@ def power_down(host: StopHost, reason: str) -> None:
     host.journal.emit("power_down", "system", reason=reason, state=host.state,
                       soc_pct=None if status is None else int(status.soc_pct))
     host.journal.flush()
+
+
+def internal_fault(host: StopHost, err: BaseException) -> None:
+    """A tick raised (a bug, or an input no check caught): halt the motor, log what was
+    raised and where (`internal_fault`), raise the high `internal_fault` alarm (it stops
+    delivery like any high alarm) and make the log durable. Each step is tried on its
+    own: the pump may have stopped half-way through anything."""
+    steps: tuple[Callable[[], object], ...] = (
+        lambda: host.motor.halt(host.pump_ns()),
+        lambda: host.journal.emit("internal_fault", "system", error=type(err).__name__,
+                                  message=str(err)[:500], where=fault_site(err)),
+        lambda: host.conditions.condition("internal_fault", True),
+        lambda: host.journal.flush(),
+    )
+    for step in steps:
+        with contextlib.suppress(Exception):
+            step()

@@ -193,8 +193,11 @@ class NativeMotor:
             return None
         if count <= st["seg_base"]:
             return int(st["seg_t0_ns"]) + self.time_offset_ns
-        t = _stepgen.step_time(st["seg_t0_ns"], count - st["seg_base"], st["rate_num"],
-                               st["rate_den"])
+        try:
+            t = _stepgen.step_time(st["seg_t0_ns"], count - st["seg_base"], st["rate_num"],
+                                   st["rate_den"])
+        except OverflowError:
+            return None  # after the 64-bit clock ends (a rate the therapy checks refuse)
         return int(t) + self.time_offset_ns
 
     def halt(self, now_ns: int) -> int:

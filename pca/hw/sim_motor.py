@@ -49,7 +49,10 @@ class VirtualMotor:
         if count <= self._base:
             return self._t0_ns
         rate = self._rate
-        return int(_stepgen.step_time(self._t0_ns, count - self._base, rate.num, rate.den))
+        try:
+            return int(_stepgen.step_time(self._t0_ns, count - self._base, rate.num, rate.den))
+        except OverflowError:
+            return None  # after the 64-bit clock ends: never (the therapy checks refuse it)
 
     def halt(self, now_ns: int) -> int:
         made = self._segment_count(now_ns)
