@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from pca.controller.ports import NS_PER_S, Actor, Event, EventLog, LogWriteError, StoredEvent
 from pca.controller.pumptime import PumpTime
+from pca.controller.recovery import Recovered
 
 
 def from_to(source: str, dest: str) -> dict[str, Any]:
@@ -45,10 +46,23 @@ class Journal:
 
     def replay(self) -> Iterator[StoredEvent]:
         """The log at start-up, shown to every observer on its way to recovery."""
-        for stored in self.log.replay():
+        return self._observed(self.log.replay())
+
+    def replay_from_checkpoint(self) -> tuple[Recovered | None, Iterator[StoredEvent]]:
+        """Start-up from the log's last checkpoint when it has one (pca.store.resume): the
+        recovery fold so far, and the tail to fold onto it. Observers also see the older
+        events marked `context` (the last prescription, library, PIN change), which
+        recovery must not fold twice."""
+        start = getattr(self.log, "resume", None)
+        base, stored = start() if start is not None else (None, self.log.replay())
+        return base, self._observed(stored)
+
+    def _observed(self, stored_events: Iterable[StoredEvent]) -> Iterator[StoredEvent]:
+        for stored in stored_events:
             event = stored.event
             self.observe(event.type, event.fields, event.pump_ns)
-            yield stored
+            if not stored.context:
+                yield stored
 
     def flush(self) -> bool:
         """Make the log durable; False (and `on_failed`) if it cannot be written."""

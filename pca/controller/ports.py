@@ -116,6 +116,7 @@ class Event:
 class StoredEvent:
     seq: int
     event: Event
+    context: bool = False  # an older event replayed for the panel only (see store.resume)
 
 
 class LogWriteError(RuntimeError):

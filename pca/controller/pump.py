@@ -142,7 +142,8 @@ class Pump:
     def boot(cls, **ports: Any) -> Pump:
         """Start from the event log alone: fresh, or after a crash or power loss (SR-5)."""
         pump = cls(**ports)
-        rec = recover(pump.journal.replay())
+        base, stored = pump.journal.replay_from_checkpoint()
+        rec = recover(stored, base)
         pump.intake.restore()
         resume(pump, rec)
         pump.journal.flush()

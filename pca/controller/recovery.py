@@ -41,18 +41,20 @@ class Recovered:
     problems: list[str] = field(default_factory=list)  # rows that could not be read
 
 
-def recover(stored: Iterable[StoredEvent]) -> Recovered:
-    r = Recovered()
+def recover(stored: Iterable[StoredEvent], base: Recovered | None = None) -> Recovered:
+    """Fold the stored events; `base` is the fold of the events before them (a start-up
+    checkpoint), so start-up need not read a long log from its first event."""
+    r = Recovered() if base is None else base
     for item in stored:
         try:
-            _fold(r, item)
+            fold(r, item)
         except (KeyError, ValueError, TypeError) as err:
             # A damaged row must not crash the pump; the caller alarms (log_failure).
             r.problems.append(f"seq {item.seq} ({item.event.type}) is unreadable: {err!r}")
     return r
 
 
-def _fold(r: Recovered, item: StoredEvent) -> None:
+def fold(r: Recovered, item: StoredEvent) -> None:
     ev = item.event
     f = ev.fields
     r.events += 1

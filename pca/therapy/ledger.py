@@ -65,6 +65,7 @@ class DoseLedger:
         self._times: list[int] = []  # record times of counted deliveries, non-decreasing
         self._cum: list[int] = [0]  # _cum[i] = counted steps in records before i
         self._starts: list[tuple[int, DoseSource]] = []
+        self._starts_prune_above = 64
         self.totals: dict[Source, int] = dict.fromkeys(SOURCES, 0)
 
     # --- history -----------------------------------------------------------------------
@@ -85,14 +86,16 @@ class DoseLedger:
 
     def record_dose_start(self, source: DoseSource, t_ns: int) -> None:
         self._starts.append((t_ns, source))
+        # Keep 12 h; drop what is older once it is at least half the list (amortised linear).
         horizon = t_ns - MAX_WINDOW_NS
-        if self._starts[0][0] < horizon:
+        if self._starts[0][0] < horizon and len(self._starts) >= self._starts_prune_above:
             self._starts = [s for s in self._starts if s[0] >= horizon]
+            self._starts_prune_above = max(64, 2 * len(self._starts))
 
     def _prune(self, now_ns: int) -> None:
         # Keep 12 h (the longest window); drop the rest in one go now and then.
         cut = bisect_right(self._times, now_ns - MAX_WINDOW_NS)
-        if cut > 1024:
+        if cut > 1024 and 2 * cut >= len(self._times):  # amortised: linear in the history
             base = self._cum[cut]
             self._times = self._times[cut:]
             self._cum = [c - base for c in self._cum[cut:]]

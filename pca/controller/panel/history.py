@@ -40,6 +40,7 @@ class DoseHistory:
     deliveries: list[tuple[int, str, float, float | None]] = field(default_factory=list)
     unit: str = ""
     _conc: float | None = None
+    _prune_above: int = 20_000  # doubles with what a prune keeps: linear, not quadratic
 
     def observe(self, type_: str, fields: Mapping[str, Any], pump_ns: int) -> None:
         if type_ == "pca_request":
@@ -61,7 +62,7 @@ class DoseHistory:
             self.deliveries.clear()
             self.pibs.clear()
             self._conc = None
-        if len(self.requests) + len(self.deliveries) > 20_000:
+        if len(self.requests) + len(self.deliveries) + len(self.pibs) > self._prune_above:
             self._prune(pump_ns)
 
     def _prune(self, now_ns: int) -> None:
@@ -69,6 +70,10 @@ class DoseHistory:
         self.requests = [r for r in self.requests if r[0] > horizon]
         self.deliveries = [d for d in self.deliveries if d[0] > horizon]
         self.pibs = [p for p in self.pibs if p[0] > horizon]
+        # Everything kept may be inside the horizon: wait until the lists have doubled
+        # before rescanning, so start-up over a long log stays linear in its length.
+        kept = len(self.requests) + len(self.deliveries) + len(self.pibs)
+        self._prune_above = max(20_000, 2 * kept)
 
     def summary(self, hours: int, now_ns: int) -> HistorySummary:
         since = now_ns - hours * HOUR_NS
