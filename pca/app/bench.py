@@ -28,14 +28,19 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
-def _event(i: int) -> Event:
+# A pump logs a few hundred events an hour; the bench log is one event every 30 s of pump
+# time, so 1M events are about a year and start-up replays the last 74 h (~9,000 events).
+BENCH_SPACING_NS = 30 * NS_PER_S
+
+
+def _event(i: int, spacing_ns: int = NS_PER_S // 2) -> Event:
     kinds: list[tuple[str, dict[str, Any]]] = [
         ("delivery", {"source": "basal", "steps": 387, "ml": 0.025, "granted_steps": 774}),
         ("pca_request", {"outcome": "denied", "reason": "lockout"}),
         ("rate_changed", {"mode": "basal", "rate_ml_h": 0.5})]
     kind, fields = kinds[i % len(kinds)]
-    return Event(kind, "system", i * 0.5, i * NS_PER_S // 2,
-                 1_770_000_000 * NS_PER_S + i * NS_PER_S // 2, fields)
+    return Event(kind, "system", i * spacing_ns / NS_PER_S, i * spacing_ns,
+                 1_770_000_000 * NS_PER_S + i * spacing_ns, fields)
 
 
 def bench_log(events: int, appends: int, workdir: Path) -> dict[str, Any]:

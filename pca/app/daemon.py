@@ -27,7 +27,6 @@ from pca.app.pin import PinToolError, load_pepper
 from pca.controller.ports import Event, LogWriteError, StoredEvent
 from pca.controller.pump import Pump
 from pca.store.eventlog import LogOpenError, SqliteEventLog
-from pca.store.verify import verify
 from pca.therapy.drugs import DrugLibrary, LibraryError, default_library, load_pharmacy_library
 
 SIM_DATABASE = Path("pca-sim.db")
@@ -93,19 +92,57 @@ def _library(cfg: Config, problems: list[str]) -> DrugLibrary:
         return default_library()
 
 
-def _open_log(db: Path, log_problems: list[str]) -> SqliteEventLog | UnwritableLog:
-    if db.exists() and db.stat().st_size > 0:
-        verdict = verify(db)
-        if not verdict.ok:
-            log_problems.append(f"event log {db} fails verification at seq "
-                                f"{verdict.first_bad_seq} ({verdict.problem}): keep the file "
-                                "for review and call service")
+def _open_log(db: Path, log_problems: list[str], *, sim: bool,
+              problems: list[str]) -> SqliteEventLog | UnwritableLog:
+    """Open the log and run its start-up check (from the last checkpoint, so linear in
+    the tail, not the log); a log that fails it is kept and delivery refused."""
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteEventLog(db)
+        log = SqliteEventLog(db, provision_keys=sim)
     except (LogOpenError, OSError) as err:
         return UnwritableLog(f"cannot open the event log: {err}; check the disk and "
                              "/var/lib/pca, then restart")
+    for problem in log.problems[:3]:
+        log_problems.append(f"event log {db} fails verification at {problem}: keep the file "
+                            "for review and call service")
+    if len(log.problems) > 3:
+        log_problems.append(f"event log {db}: {len(log.problems) - 3} more problems "
+                            "(`pca log verify` lists them)")
+    if log.sealing_problem is not None and not sim:
+        problems.append(f"event log is not sealed: {log.sealing_problem}")
+    return log
+
+
+class StorageWatchdog:
+    """SR-7: the open database is still the file at its path and writable; checked on
+    every write by the log itself and here once a second, so an idle pump notices too.
+    It also lets the log seal an epoch that ended with nothing new logged."""
+
+    def __init__(self, wiring: Wiring, period_ns: int = 1_000_000_000) -> None:
+        self.w = wiring
+        self.failed: str | None = None
+        self.period_ns = period_ns
+        self._next_ns = 0
+
+    def poll(self, now_ns: int) -> None:
+        if now_ns >= self._next_ns:
+            self._next_ns = now_ns + self.period_ns
+            self.check()
+
+    def check(self) -> None:
+        log = self.w.log
+        if not isinstance(log, SqliteEventLog):
+            return
+        pump = self.w.pump
+        try:
+            log.check_storage()
+            log.tick(pump.pump_ns(), time.time_ns())
+        except LogWriteError as err:
+            if self.failed is None or "log_failure" not in pump.alarms.active:
+                pump.log_unusable(str(err))
+            self.failed = str(err)
+            return
+        self.failed = None
 
 
 def wire(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None = None,
@@ -121,7 +158,7 @@ def wire(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None 
     stack = ExitStack()
     database = db or (SIM_DATABASE if sim else cfg.database)
     log_problems: list[str] = []
-    log = _open_log(database, log_problems)
+    log = _open_log(database, log_problems, sim=sim, problems=problems)
     if isinstance(log, SqliteEventLog):
         stack.callback(log.close)
     library = library or _library(cfg, problems)
@@ -271,6 +308,7 @@ class ControlLoop:
         self.hang = threading.Event()  # test hook: simulate a hung loop
         self.ticks = 0
         self.fault: BaseException | None = None  # what a tick raised (then the loop holds)
+        self.storage = StorageWatchdog(wiring)
 
     def status(self) -> str:
         snap = self.w.pump.snapshot()
@@ -296,6 +334,7 @@ class ControlLoop:
                 continue
             self.w.pump.tick()
             self.ticks += 1
+            self.storage.poll(time.monotonic_ns())
             if self.watcher is not None and self.ticks % 20 == 0:  # about once a second
                 for item in self.watcher.poll():
                     self.w.pump.put(item)

@@ -289,7 +289,7 @@ def run_scenario(scenario: Scenario, *, db: Path | None = None, events: IO[str] 
         elif database_exists(db):
             raise ScenarioError(f"--db {db}: the file already exists; a scenario writes a new "
                                 "log (choose another path)")
-        log = SqliteEventLog(db)
+        log = SqliteEventLog(db, provision_keys=True)
         stack.callback(log.close)
         clock = VirtualClock(scenario.start_wall_ns)
         run = _Run(scenario, log, clock)

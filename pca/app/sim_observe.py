@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pca.controller.inputs import Input
 from pca.controller.ports import Event, Priority, StoredEvent
 from pca.controller.pump import Pump
+from pca.controller.recovery import Recovered
 from pca.store.eventlog import SqliteEventLog
 from pca.therapy.ledger import SOURCES
 
@@ -66,6 +67,17 @@ class ObservedLog:
         for stored in self.log.replay():
             self.tally.observe(stored.event)
             yield stored
+
+    def resume(self) -> tuple[Recovered | None, Iterator[StoredEvent]]:
+        """Start-up from the log's last checkpoint (the tally sees the tail only)."""
+        base, stored = self.log.resume()
+        return base, self._tallied(stored)
+
+    def _tallied(self, stored: Iterator[StoredEvent]) -> Iterator[StoredEvent]:
+        for item in stored:
+            if not item.context:
+                self.tally.observe(item.event)
+            yield item
 
 
 class _Sink:

@@ -265,8 +265,9 @@ class SqliteEventLog:
         return st.st_dev, st.st_ino
 
     def _open_tail(self) -> None:
-        last = self.db.execute("SELECT seq, hash, pump_ns FROM events ORDER BY seq DESC "
-                               "LIMIT 1").fetchone()
+        last = self.db.execute("SELECT seq, hash, pump_ns, wall_ns FROM events ORDER BY seq "
+                               "DESC LIMIT 1").fetchone()
+        self._last_times = (int(last[2]), int(last[3])) if last else (0, 0)
         self._last_seq: int = int(last[0]) if last else 0
         self._last_hash: str = str(last[1]) if last else GENESIS
         seal = self.db.execute(f"SELECT {SEAL_COLUMNS} FROM seals ORDER BY n DESC "
@@ -385,7 +386,7 @@ class SqliteEventLog:
         saved = (self._fold.checkpoint(), self._epoch, self._seal_n, self._last_mac,
                  list(self._episodes))
         epoch = self._epoch
-        last_times = (0, 0)
+        last_times = self._last_times
         try:
             for event in self._pending:
                 ev_epoch = event.pump_ns // EPOCH_NS
@@ -421,6 +422,7 @@ class SqliteEventLog:
             self._fold = ResumeFold(fold_cp)
             raise LogWriteError(f"event log {self.path}: {err}") from None
         self._last_seq, self._last_hash, self._epoch = seq, prev, epoch
+        self._last_times = last_times
         self._pending.clear()
         self._after_commit(seals)
 
@@ -433,11 +435,9 @@ class SqliteEventLog:
         if now_epoch <= self._epoch:
             return
         self.check_storage()
-        last = self.db.execute("SELECT pump_ns, wall_ns FROM events WHERE seq = ?",
-                               [self._last_seq]).fetchone()
         saved = (self._seal_n, self._last_mac)
         try:
-            seal = self._seal(self._last_seq, self._last_hash, (int(last[0]), int(last[1])),
+            seal = self._seal(self._last_seq, self._last_hash, self._last_times,
                               now_epoch - 1, wall_ns)
             self._write([], [seal])
         except (sqlite3.Error, OSError, ValueError) as err:
