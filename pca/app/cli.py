@@ -101,8 +101,13 @@ def _sim(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]
 
 def _log(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     sub = parser.add_subparsers(dest="log_command", required=True)
-    verify = sub.add_parser("verify", help="check the hash chain of an event log")
+    verify = sub.add_parser("verify", help="check the hash chain and seals of an event log")
     verify.add_argument("--db", required=True)
+    verify.add_argument("--verify-key", help="the verification key `pca log setup-keys` showed "
+                                             "(proves nothing sealed was changed)")
+    keys = sub.add_parser("setup-keys", help="provision the sealing key of a pump's log; "
+                                             "shows the verification key once")
+    keys.add_argument("--db", required=True)
     export = sub.add_parser("export", help="export events (jsonl or csv)")
     export.add_argument("--db", required=True)
     export.add_argument("--format", choices=["jsonl", "csv", "fhir", "hl7"], default="jsonl")

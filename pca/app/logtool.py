@@ -1,4 +1,4 @@
-"""`pca log verify | export | tail`: what clinicians and reviewers do with a log."""
+"""`pca log verify | setup-keys | export | tail`: what clinicians and reviewers do with a log."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import IO, Any
 
 from pca.app.errors import CliError, check_log, check_new_file, damaged
 from pca.store.eventlog import export_rows, parse_wall_ns, wall_iso
+from pca.store.seal import SealKey, format_verify_key, key_path, parse_verify_key
 from pca.store.verify import verify
 
 # CSV columns: the contract fields first, then what a reviewer reads most.
@@ -73,18 +74,71 @@ def _tail_line(row: dict[str, Any]) -> str:
     return f"{row['seq']:>8} {row['wall']} {row['actor']:<9} {row['type']:<22} {detail}"
 
 
+def _verify(db: Path, key_text: str | None) -> int:
+    seed = None
+    if key_text is not None:
+        try:
+            seed = parse_verify_key(key_text)
+        except ValueError as err:
+            raise CliError(f"--verify-key: {err}") from None
+    verdict = verify(db, seed)
+    if verdict.ok:
+        print(f"{db}: OK, {verdict.count} events, hash chain intact")
+        if verdict.keyed and verdict.last_sealed:
+            print(f"  PROVEN with the verification key: nothing up to {verdict.last_sealed} "
+                  "was changed, cut, reordered or replaced")
+        elif verdict.keyed:
+            print("  nothing is sealed yet: the key proves nothing about this log")
+        elif verdict.last_sealed:
+            print(f"  last seal: {verdict.last_sealed}")
+        for note in verdict.notes:
+            print(f"  cannot prove: {note}")
+        return 0
+    where = f"seq {verdict.first_bad_seq}" if verdict.first_bad_seq else "the log"
+    print(f"{db}: FAILED at {where}: {verdict.problem} "
+          f"({len(verdict.problems)} problem(s) in {verdict.count} events)", file=sys.stderr)
+    for problem in verdict.problems[1:]:
+        print(f"  also: {problem}", file=sys.stderr)
+    if verdict.keyed and verdict.last_sealed:
+        print(f"  the last seal that verifies: {verdict.last_sealed}", file=sys.stderr)
+    for note in verdict.notes:
+        print(f"  cannot prove: {note}", file=sys.stderr)
+    return 1
+
+
+def setup_keys(db: Path, out: IO[str]) -> int:
+    """Make the sealing key next to the log; show the verification key once."""
+    path = key_path(db)
+    if path.exists() or path.with_name(path.name + ".new").exists():
+        raise CliError(f"{path} already exists: this log is provisioned (its verification "
+                       "key was shown when it was made)")
+    if not db.parent.is_dir():
+        raise CliError(f"--db {db}: the folder {db.parent} does not exist")
+    try:
+        sealer, seed = SealKey.provision(path)
+    except OSError as err:
+        raise CliError(f"{path}: cannot write the sealing key ({err.strerror or err})") from None
+    text = format_verify_key(seed)
+    out.write(f"Sealing key written to {path} (epoch 0; it steps forward every 15 min).\n"
+              "VERIFICATION KEY (shown once; keep it OFF the pump, with the pump's records):\n"
+              f"\n    {text}\n\n    fingerprint {sealer.seed_id}\n\n")
+    import qrcode
+
+    code = qrcode.QRCode(border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
+    code.add_data(f"pca-verify-key:{text}")
+    code.make(fit=True)
+    code.print_ascii(out=out, invert=True)
+    out.write(f"\nCheck a log with: pca log verify --db {db} --verify-key {text}\n")
+    return 0
+
+
 def main(args: Any) -> int:
     """Raises CliError for bad input (the CLI prints it as one line and exits 2)."""
+    if args.log_command == "setup-keys":
+        return setup_keys(Path(args.db), sys.stdout)
     db = check_log(args.db)
     if args.log_command == "verify":
-        verdict = verify(db)
-        if verdict.ok:
-            print(f"{db}: OK, {verdict.count} events, hash chain intact")
-            return 0
-        where = f"seq {verdict.first_bad_seq}" if verdict.first_bad_seq else "the log"
-        print(f"{db}: FAILED at {where}: {verdict.problem} "
-              f"({verdict.count} events before it verify)", file=sys.stderr)
-        return 1
+        return _verify(db, getattr(args, "verify_key", None))
     try:
         if args.log_command == "export":
             return _export(db, args)

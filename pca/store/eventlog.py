@@ -555,16 +555,19 @@ def storage_problem(path: Path, ident: tuple[int, int]) -> str | None:
 
 
 def check_outside(conn: Any, path: Path, walker: Walker, anchor: Anchor, last_seq: int,
-                  last_hash: str, episodes: list[tuple[int, int, str]]) -> list[str]:
+                  last_hash: str, episodes: list[tuple[int, int, str]],
+                  notes: list[str] | None = None) -> list[str]:
     """What lies outside the rows: the anchor, the schema, the derived episodes, the head
-    in meta and the credentials against the PIN changes logged."""
+    in meta and the credentials against the PIN changes logged. A missing anchor is a
+    problem on the pump, a note (`notes`) for a copy being reviewed."""
     problems: list[str] = []
     record = anchor.read()
     anchored = _meta(conn, "anchored") == "1"
     if record is None:
         if anchored or anchor.exists():
-            problems.append(f"the anchor {anchor.paths[0]} is missing or unreadable: the tail "
-                            "cannot be checked")
+            text = (f"the anchor {anchor.paths[0]} is missing or unreadable: a cut tail or a "
+                    "replaced file cannot be told from the anchor")
+            (problems if notes is None else notes).append(text)
     else:
         if record.head_seq > last_seq:
             problems.append(f"deleted: the log ends at seq {last_seq} but its anchor says seq "

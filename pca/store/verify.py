@@ -81,12 +81,12 @@ def _verify(conn: sqlite3.Connection, db: Path, seed: bytes | None,
     episodes = [(int(e), int(s), str(w)) for e, s, w in conn.execute(
         "SELECT episode, first_seq, started_wall FROM episodes ORDER BY episode")]
     anchor = Anchor(anchor_paths or [anchor_path(db)])
-    outside = check_outside(conn, db, walker, anchor, last_seq, last_hash, episodes)
+    notes: list[str] = []
+    outside = check_outside(conn, db, walker, anchor, last_seq, last_hash, episodes, notes)
     problems = [f"seq {p.seq}: {p.text}" if p.seq else p.text for p in walker.problems]
     problems += outside
     if walker.dropped:
         problems.append(f"... and {walker.dropped} more problems")
-    notes: list[str] = []
     good = walker.last_good_seal
     if seed is not None:
         problems += _check_pump_key(db, seed, walker)

@@ -63,12 +63,13 @@ def main() -> int:
 
     original_write = SqliteEventLog._write
 
-    def write(self: SqliteEventLog, rows: list[dict[str, object]]) -> None:
-        if args.die_in_write and rng.random() < args.die_in_write:
+    def write(self: SqliteEventLog, rows: list[dict[str, object]],
+              seals: list[dict[str, object]]) -> None:
+        if args.die_in_write and rows and rng.random() < args.die_in_write:
             with self.db.atomic():
                 self.db.table("events").insert_all(rows)
                 os.kill(os.getpid(), signal.SIGKILL)  # mid-transaction
-        original_write(self, rows)
+        original_write(self, rows, seals)
 
     SqliteEventLog._write = write  # type: ignore[method-assign]
     original_flush = eventlog.SqliteEventLog.flush
