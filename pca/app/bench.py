@@ -71,13 +71,13 @@ def bench_log(events: int, appends: int, workdir: Path) -> dict[str, Any]:
     secs, _ = _timed(durable_loop)
     log.close()
     out["durable_appends_per_s"] = round(appends / secs)
-    big = SqliteEventLog(workdir / "big.db")
+    big = SqliteEventLog(workdir / "big.db", provision_keys=True)  # sealed, with MACs
 
     def fill() -> None:
         batch = 10_000
         for start in range(0, events, batch):
             for i in range(start, min(events, start + batch)):
-                big.append(_event(i))
+                big.append(_event(i, BENCH_SPACING_NS))
             big.flush()
 
     secs, _ = _timed(fill)
@@ -98,7 +98,57 @@ def bench_log(events: int, appends: int, workdir: Path) -> dict[str, Any]:
         out[f"export_{fmt}_s"] = round(secs, 2)
         assert count == events
     out["db_mb"] = round(db.stat().st_size / 1e6, 1)
+    # Start-up and verify in their own processes, so each peak RSS is its own; the
+    # baselines are the same process doing the same on an empty log, in this run.
+    empty = workdir / "empty.db"
+    SqliteEventLog(empty, provision_keys=True).close()
+    base = _child("startup", empty)
+    start = _child("startup", db)
+    out["startup_empty_log_s"] = base["secs"]
+    out["startup_s"] = start["secs"]
+    out["startup_peak_rss_mb"] = start["rss_mb"]
+    out["startup_empty_log_peak_rss_mb"] = base["rss_mb"]
+    out["startup_ok"] = start["ok"]
+    keyed = _child("verify", db)
+    idle = _child("verify", empty)
+    out["verify_with_key_s"] = keyed["secs"]
+    out["verify_peak_rss_mb"] = keyed["rss_mb"]
+    out["verify_empty_log_peak_rss_mb"] = idle["rss_mb"]
+    out["verify_with_key_ok"] = keyed["ok"]
     return out
+
+
+def _child(what: str, db: Path) -> dict[str, Any]:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "pca.app.bench", "_child", what, str(db)],
+                          capture_output=True, text=True, check=True)
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def _child_main(what: str, db: Path) -> None:
+    """Runs in a fresh process: one start-up or one keyed verify, with its peak RSS."""
+    import resource
+
+    from pca.app.config import Config
+    from pca.app.daemon import wire
+    from pca.store.seal import parse_verify_key, sim_verify_key_path
+
+    if what == "startup":
+        start = time.perf_counter()
+        wiring = wire(Config(), sim=True, db=db)
+        secs = time.perf_counter() - start
+        ok = not any("event log" in p for p in wiring.problems)
+        wiring.stack.close()
+    else:
+        seed = parse_verify_key(sim_verify_key_path(db).read_text())
+        start = time.perf_counter()
+        verdict = verify(db, seed)
+        secs = time.perf_counter() - start
+        ok = verdict.ok
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"secs": round(secs, 2), "rss_mb": round(rss_mb), "ok": ok}))
 
 
 def seventy_two_hours() -> str:
@@ -145,6 +195,9 @@ def bench_scenario(workdir: Path) -> dict[str, Any]:
 
 
 def run(argv: list[str]) -> int:
+    if argv[:1] == ["_child"]:
+        _child_main(argv[1], Path(argv[2]))
+        return 0
     parser = argparse.ArgumentParser(prog="pca bench")
     parser.add_argument("what", choices=["log", "scenario"])
     parser.add_argument("--quick", action="store_true", help="small sizes (CI smoke run)")
@@ -161,3 +214,9 @@ def run(argv: list[str]) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
     return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(run(sys.argv[1:]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +20,11 @@ class DamagedRow(ValueError):
 
 def wall_iso(wall_ns: int) -> str:
     """ISO 8601 UTC with milliseconds, e.g. 2026-03-01T08:00:00.000Z."""
-    stamp = datetime.fromtimestamp(wall_ns // 1_000_000 / 1000, tz=UTC)
+    ms = wall_ns // 1_000_000
+    seconds, milli = divmod(ms, 1000)
+    if 0 <= seconds < 253402300800:  # years 1970..9999: the fast path
+        return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds)) + f"{milli:03d}Z"
+    stamp = datetime.fromtimestamp(ms / 1000, tz=UTC)
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
 
 
@@ -42,13 +47,16 @@ def _no_constant(name: str) -> Any:
     raise DamagedRow(f"{name} is not a JSON number")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
 def load_data(text: object) -> dict[str, Any]:
     """The `data` column as a JSON object; DamagedRow for anything else (never another
     exception: NaN, truncation and 100,000-deep nesting are all just damage)."""
     if not isinstance(text, str):
         raise DamagedRow(f"data is {type(text).__name__}, not text")
     try:
-        value = json.loads(text, parse_constant=_no_constant)
+        value = _DECODER.decode(text)
     except RecursionError:
         raise DamagedRow("data is nested too deeply to be an event") from None
     except DamagedRow:
