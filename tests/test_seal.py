@@ -432,7 +432,7 @@ def test_sr5_start_up_from_a_checkpoint_recovers_what_a_full_replay_does(
     quick = recover([s for s in tail_events if not s.context], base)
     full = recover(log.replay())
     for name in ("events", "last_seq", "last_pump_ns", "prescription", "open_dose",
-                 "open_grant", "last_state", "failures", "alarms", "syringe_ml",
+                 "open_grant", "last_state", "failures", "alarms", "open_alarms", "syringe_ml",
                  "delivered_since_syringe"):
         assert getattr(quick, name) == getattr(full, name), name
     window = 12 * 3600 * NS_PER_S

@@ -25,7 +25,7 @@ import sqlite_utils
 
 from pca.controller.ports import Event, LogWriteError, StoredEvent
 from pca.controller.recovery import Recovered
-from pca.store.resume import REPLAY_WINDOW_NS, ResumeFold, dumps
+from pca.store.resume import REPLAY_WINDOW_NS, ResumeFold, dumps, usable
 from pca.store.rows import (
     GENESIS,
     NS_PER_S,
@@ -291,7 +291,9 @@ class SqliteEventLog:
         row = self.db.execute(f"SELECT {SEAL_COLUMNS} FROM seals WHERE pump_ns <= ? "
                               "ORDER BY n DESC LIMIT 1",
                               [last_pump_ns - REPLAY_WINDOW_NS]).fetchone()
-        return None if row is None else dict(zip(SEAL_KEYS, row, strict=True))
+        if row is None or not usable(str(row[10])):
+            return None  # none old enough, or made by another version of the fold
+        return dict(zip(SEAL_KEYS, row, strict=True))
 
     def check_tail(self, last_pump_ns: int) -> Tail:
         """The start-up check, from the last checkpoint old enough to cover every window:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import fields as dc_fields
+from pathlib import Path
 from typing import Any
 
 from pca.controller.auth import FailureState
@@ -23,6 +24,22 @@ from pca.controller.recovery import Recovered, fold
 # history (72 h + 1) and the ledger's longest window (12 h) fit inside it.
 REPLAY_WINDOW_NS = 74 * 3600 * NS_PER_S
 _DROPPED = ("deliveries", "dose_starts", "problems")
+
+
+def _fold_version() -> str:
+    """Changes whenever the code that folds events changes: a checkpoint made by another
+    version is never resumed from (start-up replays from an older point or the start) and
+    never compared by verify, so changing recovery never misreads an old log."""
+    from pca.controller import recovery
+
+    try:
+        text = Path(recovery.__file__).read_bytes() + Path(__file__).read_bytes()
+    except OSError:
+        return "unknown"
+    return hashlib.sha256(text).hexdigest()[:16]
+
+
+FOLD_VERSION = _fold_version()
 
 
 def _rec_to_json(r: Recovered) -> dict[str, Any]:
@@ -90,7 +107,8 @@ class ResumeFold:
             self.context["pin:" + str(ev.fields.get("role", "clinician"))] = stored.seq
 
     def checkpoint(self) -> dict[str, Any]:
-        return {"rec": _rec_to_json(self.rec), "context": dict(sorted(self.context.items()))}
+        return {"v": FOLD_VERSION, "rec": _rec_to_json(self.rec),
+                "context": dict(sorted(self.context.items()))}
 
     def recovered(self) -> Recovered:
         """A fresh copy of the fold so far (the caller may fold more onto it)."""
@@ -103,3 +121,8 @@ def dumps(checkpoint: dict[str, Any]) -> str:
 
 def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def usable(checkpoint_text: str) -> bool:
+    """Made by this version of the fold (so resuming from it gives what a replay would)."""
+    return f'"v":"{FOLD_VERSION}"' in checkpoint_text

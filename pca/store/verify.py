@@ -94,6 +94,9 @@ def _verify(conn: sqlite3.Connection, db: Path, seed: bytes | None,
         notes.append("no verification key given: the hashes and seals were checked for "
                      "consistency only; whoever had root on the pump could have rewritten "
                      "the whole log and recomputed them (give --verify-key to prove it)")
+    if walker.other_version:
+        notes.append(f"{walker.other_version} start-up checkpoint(s) were made by another "
+                     "software version and were not recomputed (their seals still were)")
     if walker.gaps:
         spans = ", ".join(f"{_epoch_time(a + 1)}..{_epoch_time(b)}" for a, b in walker.gaps[:5])
         notes.append(f"no seal in {len(walker.gaps)} stretch(es) of pump time ({spans}): the "

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pca.controller.ports import StoredEvent
-from pca.store.resume import ResumeFold, digest, dumps
+from pca.store.resume import ResumeFold, digest, dumps, usable
 from pca.store.rows import GENESIS, DamagedRow, chain_hash, row_event, row_record, wall_iso
 from pca.store.seal import EPOCH_NS, key_at, seal_mac
 
@@ -70,6 +70,7 @@ class Walker:
     last_seal: dict[str, Any] | None = None
     last_good_seal: dict[str, Any] | None = None  # MAC verified (with a seed) and consistent
     seals: int = 0
+    other_version: int = 0  # checkpoints made by another version of the fold
     gaps: list[tuple[int, int]] = field(default_factory=list)  # epochs with no seal between
     pin_ids: dict[str, tuple[int, str | None]] = field(default_factory=dict)
     _key: tuple[int, bytes] | None = None
@@ -173,7 +174,9 @@ class Walker:
                 self.problem(seq, f"{where}: the sealed times are not the row's")
             if s["epoch"] < pump_ns // EPOCH_NS:
                 self.problem(seq, f"{where}: sealed in epoch {s['epoch']}, before its event")
-            if s["checkpoint"] != dumps(self.fold.checkpoint()):
+            if not usable(str(s["checkpoint"])):
+                self.other_version += 1  # another software's fold: not comparable
+            elif s["checkpoint"] != dumps(self.fold.checkpoint()):
                 self.problem(seq, f"{where}: its start-up checkpoint is not what the events "
                                   "before it give (forged checkpoint)")
             if s["episodes"] != episodes_digest(self.episodes):
