@@ -378,7 +378,7 @@ def _delivering(db: Path) -> object:
 @pytest.mark.parametrize("fault", ["deleted", "moved", "replaced"])
 def test_sr7_the_live_database_going_away_stops_delivery_and_keeps_events(
         fault: str, tmp_path: Path) -> None:
-    from pca.app.daemon import StorageWatchdog
+    from pca.app.storage_watch import StorageWatchdog
 
     db = tmp_path / "events.db"
     wiring = _delivering(db)
@@ -470,3 +470,33 @@ def test_verify_streams_a_long_log_without_keeping_it(tmp_path: Path) -> None:
     assert creds_digest(conn)
     conn.close()
     assert sum(1 for _ in export_rows(db)) == 400
+
+
+@pytest.mark.parametrize("loop_kind", ["sleeping", "fixed-tick"])
+def test_sr7_the_running_loop_notices_a_deleted_database_within_seconds(
+        loop_kind: str, tmp_path: Path) -> None:
+    import threading
+
+    from pca.app.daemon import ControlLoop
+    from pca.app.notify import Notifier
+    from pca.app.sleeploop import SleepingLoop
+
+    db = tmp_path / "events.db"
+    wiring = _delivering(db)
+    pump = wiring.pump  # type: ignore[attr-defined]
+    cls = SleepingLoop if loop_kind == "sleeping" else ControlLoop
+    loop = cls(wiring, 50, Notifier(address=""))  # type: ignore[arg-type]
+    with wiring.stack:  # type: ignore[attr-defined]
+        thread = threading.Thread(target=loop.run)
+        thread.start()
+        try:
+            time.sleep(0.3)
+            assert "log_failure" not in pump.alarms.active
+            db.unlink()
+            deadline = time.monotonic() + 5
+            while "log_failure" not in pump.alarms.active and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            loop.stop.set()
+            thread.join(5)
+        assert "log_failure" in pump.alarms.active and pump.state == "alarm"

@@ -24,6 +24,7 @@ from typing import Any
 from pca.app.config import Config, ConfigError, load_config
 from pca.app.notify import Notifier
 from pca.app.pin import PinToolError, load_pepper
+from pca.app.storage_watch import StorageWatchdog
 from pca.controller.ports import Event, LogWriteError, StoredEvent
 from pca.controller.pump import Pump
 from pca.store.eventlog import LogOpenError, SqliteEventLog
@@ -111,38 +112,6 @@ def _open_log(db: Path, log_problems: list[str], *, sim: bool,
     if log.sealing_problem is not None and not sim:
         problems.append(f"event log is not sealed: {log.sealing_problem}")
     return log
-
-
-class StorageWatchdog:
-    """SR-7: the open database is still the file at its path and writable; checked on
-    every write by the log itself and here once a second, so an idle pump notices too.
-    It also lets the log seal an epoch that ended with nothing new logged."""
-
-    def __init__(self, wiring: Wiring, period_ns: int = 1_000_000_000) -> None:
-        self.w = wiring
-        self.failed: str | None = None
-        self.period_ns = period_ns
-        self._next_ns = 0
-
-    def poll(self, now_ns: int) -> None:
-        if now_ns >= self._next_ns:
-            self._next_ns = now_ns + self.period_ns
-            self.check()
-
-    def check(self) -> None:
-        log = self.w.log
-        if not isinstance(log, SqliteEventLog):
-            return
-        pump = self.w.pump
-        try:
-            log.check_storage()
-            log.tick(pump.pump_ns(), time.time_ns())
-        except LogWriteError as err:
-            if self.failed is None or "log_failure" not in pump.alarms.active:
-                pump.log_unusable(str(err))
-            self.failed = str(err)
-            return
-        self.failed = None
 
 
 def wire(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None = None,

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pca.app.notify import Notifier
+from pca.app.storage_watch import StorageWatchdog
 from pca.hw.alarm_patterns import BURSTS
 
 MS = 1_000_000
@@ -105,6 +106,7 @@ class SleepingLoop:
         self.fault: BaseException | None = None  # what a tick raised (then the loop holds)
         self._priority: str | None = None  # the highest alarm, and since when (its pattern)
         self._priority_since_ns = 0
+        self.storage = StorageWatchdog(wiring)
         ping_ns = (notifier.watchdog_ns or 0) // 2
         self.house_ns = min(HOUSEKEEPING_NS, ping_ns) if ping_ns else HOUSEKEEPING_NS
         self.ping = bool(ping_ns)
@@ -173,6 +175,7 @@ class SleepingLoop:
             # (at most HEARTBEAT_NS early) instead of waking the loop on its own.
             slack = HEARTBEAT_NS if self.w.pump.seg is not None else 0
             if now - last_house >= self.house_ns - slack:
+                self.storage.check()  # SR-7: the database file still there and writable
                 if self.watcher is not None:
                     for item in self.watcher.poll():
                         self.w.pump.put(item)
