@@ -500,3 +500,46 @@ def test_sr7_the_running_loop_notices_a_deleted_database_within_seconds(
             loop.stop.set()
             thread.join(5)
         assert "log_failure" in pump.alarms.active and pump.state == "alarm"
+
+
+def test_sr5_a_pump_booted_from_a_checkpoint_is_the_pump_a_full_replay_gives(
+        scenario: Callable[..., Outcome], tmp_path: Path) -> None:
+    """Everything the journal's observers rebuild (panel history, PIN audit, library, PIB
+    schedule) and the pump's own memory, booted both ways from the same long log."""
+    from pca.controller.pump import Pump
+    from pca.controller.profile import PumpProfile
+    from pca.app.scenario import QuietAnnunciator, VirtualClock
+    from pca.hw.sim_motor import VirtualMotor
+    from pca.therapy.drugs import default_library
+
+    out = scenario(HEADER + 'end = "80h"\n' + MORPHINE + steps(
+        ("0s", "program"), ("5s", "start"), *[(f"{h}h", "press") for h in range(1, 80, 3)]))
+    full_db = tmp_path / "full.db"
+    shutil.copy(out.db, full_db)
+    conn = open_rw(full_db)
+    conn.execute("DELETE FROM seals")  # no checkpoint: start-up replays every event
+    conn.commit()
+    conn.close()
+
+    def boot(db: Path) -> object:
+        log = SqliteEventLog(db)
+        end = sqlite3.connect(db).execute("SELECT MAX(pump_ns) FROM events").fetchone()[0]
+        clock = VirtualClock(1_772_352_000 * NS_PER_S)
+        clock.now_ns = end + NS_PER_S
+        pump = Pump.boot(motor=VirtualMotor(), annunciator=QuietAnnunciator(), log=log,
+                         clock=clock, library=default_library(), profile=PumpProfile(),
+                         credentials=log)
+        now = pump.pump_ns()
+        history = pump.panel.history if hasattr(pump.panel, "history") else None
+        state = {"snapshot": pump.snapshot(), "pib": vars(pump.pib.schedule).copy(),
+                 "hash_ids": dict(pump.sessions.known_hash_ids),
+                 "library": pump.intake.library.version if hasattr(
+                     pump.intake.library, "version") else None,
+                 "lockout": pump.ledger.lockout_ends_ns(),
+                 "counted": pump.ledger.counted_steps(now),
+                 "history": None if history is None else history.summary(72, now)}
+        log.close()
+        return state
+
+    assert SqliteEventLog(out.db).resume()[0] is not None
+    assert boot(out.db) == boot(full_db)

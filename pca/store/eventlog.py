@@ -347,8 +347,7 @@ class SqliteEventLog:
             return None, self.replay()
         checkpoint = json.loads(base["checkpoint"])
         fold = ResumeFold(checkpoint)
-        return fold.recovered(), self._replay_from(int(base["seq"]),
-                                                   sorted(fold.context.values()))
+        return fold.recovered(), self._replay_from(int(base["seq"]), fold.context_seqs())
 
     def _replay_from(self, after_seq: int, context: list[int]) -> Iterator[StoredEvent]:
         for seq in context:

@@ -2,8 +2,9 @@
 
 A checkpoint is the recovery fold (pca.controller.recovery) at a sealed event, without
 the dose lists (those only matter inside the longest window), plus the seqs of the older
-events the panel and the PIN audit must see again (the last new patient, prescription,
-installed drug library and PIN change per role). It is a pure function of the events up
+events the journal's observers must see again (the last new patient, prescription,
+installed drug library, PIN change per role, start of delivery, PCA start and restart, and
+every PIB given or skipped since the new patient). It is a pure function of the events up
 to the seal, so `pca log verify` recomputes and compares every one, and the seal's MAC
 covers it.
 """
@@ -80,10 +81,10 @@ class ResumeFold:
     def __init__(self, start: dict[str, Any] | None = None) -> None:
         if start is None:
             self.rec = Recovered()
-            self.context: dict[str, int] = {}
+            self.context: dict[str, Any] = {}
         else:
             self.rec = _rec_from_json(start["rec"])
-            self.context = {str(k): int(v) for k, v in start["context"].items()}
+            self.context = {str(k): v for k, v in start["context"].items()}
         self.problems: list[str] = []
 
     def feed(self, stored: StoredEvent) -> None:
@@ -96,9 +97,21 @@ class ResumeFold:
         self.rec.deliveries.clear()
         self.rec.dose_starts.clear()
         kind = ev.type
+        f = ev.fields
         if kind == "new_patient":
+            self.context = {k: v for k, v in self.context.items()
+                            if k == "library" or k.startswith("pin:")}
             self.context["new_patient"] = stored.seq
-            self.context.pop("prescription", None)
+        elif kind == "restarted":
+            self.context["restarted"] = stored.seq
+        elif kind == "state_changed" and f.get("from") == "stopped" and f.get("to") == "running":
+            self.context["run"] = stored.seq
+        elif kind == "dose_started" and f.get("source") == "pca":
+            self.context["pca_start"] = stored.seq
+        elif kind == "pib_skipped" or (kind == "dose_started"
+                                       and f.get("source") == "intermittent"):
+            # The PIB schedule counts every one since the new patient (pca.therapy.intermittent).
+            self.context.setdefault("pib", []).append(stored.seq)
         elif kind == "prescription_activated":
             self.context["prescription"] = stored.seq
         elif kind == "drug_library_changed" and "text" in ev.fields:
@@ -106,9 +119,16 @@ class ResumeFold:
         elif kind == "pin_changed":
             self.context["pin:" + str(ev.fields.get("role", "clinician"))] = stored.seq
 
+    def context_seqs(self) -> list[int]:
+        seqs: list[int] = []
+        for value in self.context.values():
+            seqs.extend(value if isinstance(value, list) else [value])
+        return sorted(int(s) for s in seqs)
+
     def checkpoint(self) -> dict[str, Any]:
         return {"v": FOLD_VERSION, "rec": _rec_to_json(self.rec),
-                "context": dict(sorted(self.context.items()))}
+                "context": {k: list(v) if isinstance(v, list) else v
+                            for k, v in sorted(self.context.items())}}
 
     def recovered(self) -> Recovered:
         """A fresh copy of the fold so far (the caller may fold more onto it)."""
