@@ -506,9 +506,9 @@ def test_sr5_a_pump_booted_from_a_checkpoint_is_the_pump_a_full_replay_gives(
         scenario: Callable[..., Outcome], tmp_path: Path) -> None:
     """Everything the journal's observers rebuild (panel history, PIN audit, library, PIB
     schedule) and the pump's own memory, booted both ways from the same long log."""
-    from pca.controller.pump import Pump
-    from pca.controller.profile import PumpProfile
     from pca.app.scenario import QuietAnnunciator, VirtualClock
+    from pca.controller.profile import PumpProfile
+    from pca.controller.pump import Pump
     from pca.hw.sim_motor import VirtualMotor
     from pca.therapy.drugs import default_library
 
