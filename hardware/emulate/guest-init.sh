@@ -9,19 +9,26 @@ t0=$(cut -d' ' -f1 /proc/uptime)
 mount -t sysfs sysfs /sys
 mountpoint -q /dev || mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/shm /dev/pts
+arg() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^$1=//p" | head -1; }
+repo=$(arg pca.repo)
+select=$(arg pca.tests | tr ',' ' ')
+mount -t tmpfs tmpfs /mnt
+mkdir -p /mnt/results /mnt/repo
+# The checkout may live under a folder that gets a fresh tmpfs below (CI clones into /tmp):
+# hold it by a bind mount first and put it back at the same path, which its venv names.
+case "$repo" in
+  /tmp/*|/run/*|/var/tmp/*|/dev/shm/*) mount --bind "$repo" /mnt/repo ;;
+esac
 mount -t tmpfs tmpfs /dev/shm
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /var/tmp 2>/dev/null || true
+if mountpoint -q /mnt/repo; then
+  mkdir -p "$repo" && mount --bind /mnt/repo "$repo"
+fi
 mount -t configfs configfs /sys/kernel/config
-mount -t tmpfs tmpfs /mnt
-mkdir -p /mnt/results
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 results /mnt/results
 out=/mnt/results
-
-arg() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^$1=//p" | head -1; }
-repo=$(arg pca.repo)
-select=$(arg pca.tests | tr ',' ' ')
 echo "guest: kernel $(uname -r), up $(cut -d' ' -f1 /proc/uptime) s, repo $repo" | tee "$out/guest.log"
 
 finish() {

@@ -37,6 +37,11 @@ class RunningPump:
         config.write_text(f'database = "{self.db}"\npin_factory = "lgpio"\ntick_ms = 50\n'
                           f'pepper = "{tmp}/pepper"\nrx_spool = "{tmp}/rx"\n'
                           '[display]\nkind = "none"\n')
+        # Installation seals the log (as a technician does with `pca log setup-keys`); the
+        # clinician PIN is what is left for the ward, and the self test says so.
+        subprocess.run([sys.executable, "-m", "pca.app.cli", "log", "setup-keys", "--db",
+                        str(self.db)], cwd=tmp, env=pump_env(tmp), check=True,
+                       capture_output=True, timeout=120)
         argv = [sys.executable, "-m", "pca.app.cli", "run", "--config", str(config),
                 "--pinout", str(PINOUT)]
         self.proc = subprocess.Popen(as_pi(fake_cpuinfo(tmp, chip.layout.revision), argv),
