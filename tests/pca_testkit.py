@@ -29,6 +29,30 @@ loading_dose = 2.0
 clinician_bolus_max = 2.0
 """
 
+# Labour epidural in mL: bupivacaine 0.0625 % + fentanyl; PCEA 5 mL / 10 min; PIB 5 mL
+# every 30 min, the first 15 min after start. At 120 mL/h a 5 mL dose takes 150 s.
+PUMP_EPIDURAL = """
+[pump]
+syringe_ml = 100.0
+bolus_rate_ml_h = 120.0
+"""
+EPIDURAL = """
+[prescription]
+drug = "bupivacaine_fentanyl"
+route = "epidural"
+concentration_per_ml = 0.625
+dose_unit = "ml"
+basal_rate_per_h = 0.0
+pca_dose = 5.0
+lockout_min = 10
+max_pca_per_h = 3
+dose_limit = 25.0
+dose_limit_window_h = 1
+pib_dose = 5.0
+pib_interval_min = 30
+pib_first_min = 15
+"""
+
 
 @dataclass
 class Outcome:

@@ -8,38 +8,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from pca_testkit import HEADER, Outcome, steps
+from pca_testkit import EPIDURAL, HEADER, PUMP_EPIDURAL, Outcome, steps
 
 Run = Callable[..., Outcome]
 
-# Labour epidural in mL: bupivacaine 0.0625 % + fentanyl; PCEA 5 mL / 10 min; PIB 5 mL
-# every 30 min, the first 15 min after start. At 120 mL/h a 5 mL dose takes 150 s.
-PUMP = """
-[pump]
-syringe_ml = 100.0
-bolus_rate_ml_h = 120.0
-"""
-EPIDURAL = """
-[prescription]
-drug = "bupivacaine_fentanyl"
-route = "epidural"
-concentration_per_ml = 0.625
-dose_unit = "ml"
-basal_rate_per_h = 0.0
-pca_dose = 5.0
-lockout_min = 10
-max_pca_per_h = 3
-dose_limit = 25.0
-dose_limit_window_h = 1
-pib_dose = 5.0
-pib_interval_min = 30
-pib_first_min = 15
-"""
 START = (("0s", "program", {"confirm_soft": True}), ("5s", "start"))
 
 
 def run(scenario: Run, *items: tuple, rx: str = EPIDURAL, end: str = "2h") -> Outcome:
-    return scenario(HEADER + f'end = "{end}"\n' + PUMP + rx + steps(*START, *items))
+    return scenario(HEADER + f'end = "{end}"\n' + PUMP_EPIDURAL + rx + steps(*START, *items))
 
 
 def pib_starts(out: Outcome) -> list[float]:
@@ -129,7 +106,7 @@ def test_sr12_stop_start_never_brings_the_next_pib_closer(scenario: Run) -> None
 
 def test_sr12_crash_and_restart_keep_the_interval(scenario: Run) -> None:
     # With a battery-backed RTC the outage counts, so pump time is virtual time here.
-    rtc = PUMP + "rtc = true\n"
+    rtc = PUMP_EPIDURAL + "rtc = true\n"
     out = scenario(HEADER + 'end = "50m"\n' + rtc + EPIDURAL + steps(
         *START, ("16m", "crash"), ("17m", "restart"), ("18m", "start")))
     assert pib_starts(out) == [905.0, 2705.0]
@@ -215,7 +192,7 @@ def test_sr8_pib_above_the_dose_limit_is_refused(scenario: Run) -> None:
 
 
 def test_sr8_pib_interval_shorter_than_its_delivery_is_refused(scenario: Run) -> None:
-    slow = PUMP.replace("bolus_rate_ml_h = 120.0", "bolus_rate_ml_h = 12.0")
+    slow = PUMP_EPIDURAL.replace("bolus_rate_ml_h = 120.0", "bolus_rate_ml_h = 12.0")
     out = scenario(HEADER + 'end = "1m"\n' + slow + EPIDURAL.replace(
         "pib_interval_min = 30", "pib_interval_min = 20") + steps(*START))
     assert "pib_interval_min = 20 is not longer than the 25 min" in rejected(out)
@@ -236,7 +213,7 @@ def test_sr8_pib_without_interval_is_a_scenario_error(scenario: Run) -> None:
 def test_a_new_syringe_may_be_as_large_as_the_pump_takes(scenario: Run) -> None:
     # [pump] syringe_ml and new_syringe share one physical bound (a 250 mL cassette): a
     # long epidural changes cassettes of the size it started with.
-    big = PUMP.replace("syringe_ml = 100.0", "syringe_ml = 250.0")
+    big = PUMP_EPIDURAL.replace("syringe_ml = 100.0", "syringe_ml = 250.0")
     out = scenario(HEADER + 'end = "20m"\n' + big + EPIDURAL + steps(
         *START, ("1m", "stop"), ("1m", "new_syringe", {"syringe_ml": 250.0})))
     assert [e["syringe_ml"] for e in out.of("syringe_changed")] == [250.0, 250.0]

@@ -7,34 +7,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from pca_testkit import HEADER, Outcome
+from pca_testkit import EPIDURAL, HEADER, PUMP_EPIDURAL, Outcome
 
 Run = Callable[..., Outcome]
 H, MIN = 3600, 60
 CHANGES_S = (16 * H + 30 * MIN, 32 * H + 50 * MIN, 48 * H + 10 * MIN, 64 * H + 40 * MIN)
 PRESSES_S = tuple(h * H + 20 * MIN for h in range(0, 72, 2))
 
-RX = """
-[pump]
-syringe_ml = 250.0
-bolus_rate_ml_h = 120.0
-rtc = true
-
-[prescription]
-drug = "bupivacaine_fentanyl"
-route = "epidural"
-concentration_per_ml = 0.625
-dose_unit = "ml"
-basal_rate_per_h = 0.0
-pca_dose = 5.0
-lockout_min = 10
-max_pca_per_h = 3
-dose_limit = 25.0
-dose_limit_window_h = 1
-pib_dose = 10.0
-pib_interval_min = 60
-pib_first_min = 60
-"""
+# The labour regimen of tests/test_sr12.py at 10 mL every 60 min, in 250 mL cassettes, on a pump
+# with an RTC (pump time is virtual time).
+RX = (PUMP_EPIDURAL.replace("syringe_ml = 100.0", "syringe_ml = 250.0") + "rtc = true\n"
+      + EPIDURAL.replace("pib_dose = 5.0", "pib_dose = 10.0")
+      .replace("pib_interval_min = 30", "pib_interval_min = 60")
+      .replace("pib_first_min = 15", "pib_first_min = 60"))
 
 
 def scenario_text() -> str:
