@@ -71,7 +71,10 @@ def test_hung_control_loop_stops_the_watchdog_pings(tmp_path: Path) -> None:
         before = messages(sock, 15)
         assert sum(m == "WATCHDOG=1" for _, m in before) >= 3
         proc.send_signal(signal.SIGUSR1)  # test hook: the loop stops ticking
-        time.sleep(0.3)
+        # A ping the loop was already sending when the hook arrived, or one still queued in
+        # the socket, is not a ping from a hung loop: drain them. The sleeping loop wakes at
+        # least once a second, so after 1.5 s it has seen the hook.
+        messages(sock, 1.5)
         after = messages(sock, 2)
         assert not any(m == "WATCHDOG=1" for _, m in after)
     finally:
