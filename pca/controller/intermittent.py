@@ -10,12 +10,10 @@ from pca.controller.alarms import AlarmSet
 from pca.controller.delivery import DeliveryEngine, Dose
 from pca.controller.journal import Journal
 from pca.controller.ports import NS_PER_S
-from pca.controller.recovery import DELIVERING_STATES
+from pca.controller.recovery import DELIVERING_STATES, DOSE_STATES
 from pca.therapy.intermittent import Give, PibPlan, PibSchedule, Skip
 from pca.therapy.ledger import ml_to_steps
 from pca.therapy.prescription import Prescription
-
-DOSE_STATES = ("pca_dose", "clinician_dose", "loading_dose", "intermittent_dose")
 
 NS_PER_MIN = 60 * 1_000_000_000
 

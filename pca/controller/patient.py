@@ -16,11 +16,9 @@ from pca.controller.conditions import Conditions
 from pca.controller.delivery import DeliveryEngine, Dose
 from pca.controller.journal import Journal
 from pca.controller.ports import Annunciator
-from pca.controller.recovery import DELIVERING_STATES
+from pca.controller.recovery import DELIVERING_STATES, DOSE_STATES
 from pca.controller.respiratory import RespiratoryInterlock
 from pca.therapy.prescription import Prescription
-
-DOSE_STATES = ("pca_dose", "clinician_dose", "loading_dose", "intermittent_dose")
 
 
 class PressAnswer(Protocol):

@@ -54,6 +54,7 @@ from pca.controller.ports import (
 )
 from pca.controller.profile import PumpProfile
 from pca.controller.pumptime import MotorInPumpTime, PumpTime
+from pca.controller.recovery import DOSE_STATES as DOSE_STATE_NAMES
 from pca.controller.recovery import recover
 from pca.controller.respiratory import RespiratoryInterlock
 from pca.controller.resume import resume
@@ -64,7 +65,7 @@ from pca.therapy.ledger import DoseLedger, DoseSource, ml_to_steps
 from pca.therapy.prescription import Prescription
 
 # ---- the machine, as one table --------------------------------------------------------
-DOSE_STATES = ["pca_dose", "clinician_dose", "loading_dose", "intermittent_dose"]
+DOSE_STATES = list(DOSE_STATE_NAMES)
 DELIVERING = ["running", "kvo", *DOSE_STATES]
 STATES = ["unprogrammed", "stopped", *DELIVERING, "alarm"]
 

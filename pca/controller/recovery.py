@@ -11,8 +11,10 @@ from pca.controller.auth import FailureState
 from pca.controller.ports import StoredEvent
 from pca.therapy.ledger import DoseSource, Source
 
-DELIVERING_STATES = frozenset({"running", "kvo", "pca_dose", "clinician_dose", "loading_dose",
-                               "intermittent_dose"})
+# The states in which a dose runs, and all in which the pump delivers: one definition for the
+# pump's table, the patient's keys, the PIB decision and the panel.
+DOSE_STATES = ("pca_dose", "clinician_dose", "loading_dose", "intermittent_dose")
+DELIVERING_STATES = frozenset({"running", "kvo", *DOSE_STATES})
 
 
 @dataclass

@@ -13,11 +13,11 @@ from pca.controller.inputs import (
 )
 from pca.controller.panel.host import PanelHost
 from pca.controller.panel.widgets import Action, Screen
+from pca.controller.recovery import DELIVERING_STATES
 
 Heard = list[tuple[str, Mapping[str, Any]]]  # events the pump logged while handling a command
 
-DELIVERING = ("running", "kvo", "pca_dose", "clinician_dose", "loading_dose",
-              "intermittent_dose")
+DELIVERING = DELIVERING_STATES  # the pump's own set (pca.controller.recovery)
 
 
 class Nav(Protocol):
