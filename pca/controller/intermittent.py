@@ -87,8 +87,8 @@ def service(host: PibHost, now_ns: int) -> None:
     """Give, hold or skip the PIB that is due (called once a tick, after the conditions)."""
     schedule = host.pib.schedule
     plan = schedule.plan
-    if plan is None:
-        return
+    if plan is None or schedule.due_ns is None or now_ns < schedule.due_ns:
+        return  # nothing due: no need to ask the ledger on every tick
     decision = schedule.decide(
         now_ns, running=host.state in DELIVERING_STATES,
         in_alarm=host.state == "alarm" or host.alarms.has_high(),
