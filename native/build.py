@@ -25,7 +25,7 @@ def extensions(werror: bool) -> list[Extension]:
     ext = Extension(
         "pca._stepgen",
         sources=[str(rel / "_stepgen.pyx"), *(str(rel / s) for s in LIBRARY_SOURCES)],
-        depends=[str(rel / "stepgen.h"), str(rel / "rt_internal.h")],
+        depends=[str(rel / "stepgen.h"), str(rel / "rt_internal.h"), str(rel / "wide.h")],
         include_dirs=[str(rel)],
         extra_compile_args=args,
         libraries=["pthread"],

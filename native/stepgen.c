@@ -29,8 +29,7 @@
 
 #include "rt_internal.h"
 #include "stepgen.h"
-
-typedef unsigned __int128 u128;
+#include "wide.h"
 
 /* After the last step of a segment the coils stay energised this long so the rotor settles
  * on its final step before the driver lets go (saves the battery between doses). */
@@ -360,9 +359,12 @@ static int64_t spin_for(const sg_gen *g)
         return spin;
     if (r->wake_p995_ns > 0 && r->wake_p995_ns + SPIN_MARGIN_NS < spin)
         spin = r->wake_p995_ns + SPIN_MARGIN_NS;
-    u128 duty = (u128)r->den * (u128)NS_PER_S * (u128)g->tim.spin_duty_permille /
-                ((u128)r->num * 1000u);
-    if (duty < (u128)spin)
+    /* den * 1e9 * permille / (num * 1000): the period's share, divided in two steps. */
+    wide per = wide_mul(r->den, NS_PER_S), scaled;
+    if (wide_mul_by(per, (uint64_t)g->tim.spin_duty_permille, &scaled) != 0)
+        return spin;
+    uint64_t duty = wide_clamp(wide_div(wide_div(scaled, 1000u), r->num), (uint64_t)INT64_MAX);
+    if (duty < (uint64_t)spin)
         spin = (int64_t)duty;
     return spin;
 }
@@ -537,8 +539,8 @@ static int64_t plan(sg_gen *g, uint32_t bell, int64_t now)
     }
     /* Never a burst: after falling behind, steps come at most at twice the rate (and never
      * above the rate cap) until the schedule is met again. */
-    u128 half = (u128)r->den * (u128)NS_PER_S / ((u128)r->num * 2);
-    int64_t spacing = half > (u128)INT64_MAX ? INT64_MAX : (int64_t)half;
+    wide half = wide_div(wide_div(wide_mul(r->den, NS_PER_S), r->num), 2);
+    int64_t spacing = (int64_t)wide_clamp(half, (uint64_t)INT64_MAX);
     if (spacing < g->max_rate_spacing_ns)
         spacing = g->max_rate_spacing_ns;
     int64_t edge = planned;
@@ -836,7 +838,7 @@ int sg_run(sg_gen *g, uint64_t num, uint64_t den, uint64_t limit, int64_t now_ns
         rc = -EPERM;
     } else if (now_ns > real_now + g->lim.deadman_ns || now_ns < real_now - g->lim.deadman_ns) {
         rc = -EDOM; /* not CLOCK_MONOTONIC, or stale by more than the deadman */
-    } else if ((u128)num > (u128)g->lim.max_rate_hz * den) {
+    } else if (wide_cmp(wide_of(num), wide_mul(g->lim.max_rate_hz, den)) > 0) {
         char text[TEXT_LEN];
         snprintf(text, sizeof(text),
                  "rate_cap: commanded %llu/%llu steps/s is above the cap of %u steps/s; "

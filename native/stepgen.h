@@ -12,7 +12,8 @@ extern "C" {
 /* ---- Schedule arithmetic (shared by the real-time thread and virtual time) ----
  * Step k (k >= 1) of a segment that began at t0 at num/den steps per second is at
  *   t0 + floor(k * den * 1e9 / num) ns,
- * computed in unsigned __int128 so no product a 72-hour infusion can reach overflows.
+ * computed exactly in 128 bits (native/wide.h, also on 32-bit ARM), so no product a 72-hour
+ * infusion can reach overflows.
  * Both return 0, or -EINVAL (num == 0 / den == 0 / k == 0) or -ERANGE (result does
  * not fit), and never wrap silently. */
 int sg_step_time(int64_t t0_ns, uint64_t k, uint64_t num, uint64_t den, int64_t *out_ns);

@@ -9,6 +9,7 @@
 
 #include "rt_internal.h"
 #include "stepgen.h"
+#include "wide.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -34,11 +35,75 @@ static void sleep_ms(long ms)
         ;
 }
 
-/* Reference in plain 128-bit arithmetic, written the slow obvious way. */
+/* Reference written the slow obvious way, for products that fit in 64 bits (the loop below). */
 static int64_t ref_step_time(int64_t t0, uint64_t k, uint64_t num, uint64_t den)
 {
-    unsigned __int128 p = (unsigned __int128)k * den * 1000000000u;
-    return t0 + (int64_t)(p / num);
+    uint64_t p = k * den;
+    CHECK(p <= UINT64_MAX / 1000000000u, "reference overflow k=%llu", (unsigned long long)k);
+    return t0 + (int64_t)(p * 1000000000u / num);
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* A value with a random number of significant bits, so small and huge halves both occur. */
+static uint64_t some_bits(uint64_t *s)
+{
+    unsigned bits = (unsigned)(xorshift(s) % 65);
+    return bits == 0 ? 0 : xorshift(s) >> (64 - bits);
+}
+
+/* wide.h: on targets with __int128 against it; on every target against the definition of
+ * a quotient, n = q*d + r with r < d, rebuilt with wide_mul_by. */
+static void test_wide(void)
+{
+    uint64_t s = 0x9e3779b97f4a7c15u;
+    for (int i = 0; i < 50000; i++) {
+        uint64_t a = some_bits(&s), b = some_bits(&s), c = some_bits(&s), d = some_bits(&s);
+        if (i < 4)
+            a = b = UINT64_MAX; /* the largest product */
+        if (d == 0)
+            d = 1;
+        wide ab = wide_mul(a, b);
+        wide n;
+        int fits = wide_mul_by(wide_of(a), b, &n) == 0;
+        CHECK(fits && wide_cmp(n, ab) == 0, "mul_by(%llx, %llx)", (unsigned long long)a,
+              (unsigned long long)b);
+        wide q = wide_div(ab, d), qd = {0, 0}, back;
+        uint64_t r = ab.lo - q.lo * d; /* n - q*d, exact modulo 2^64 and < d if q is right */
+        CHECK(wide_mul_by(q, d, &qd) == 0, "q*d overflows");
+        back = qd;
+        back.lo += r;
+        back.hi += back.lo < r;
+        CHECK(r < d && wide_cmp(back, ab) == 0, "div(%llx*%llx, %llx)", (unsigned long long)a,
+              (unsigned long long)b, (unsigned long long)d);
+        wide abc = {0, 0};
+        int ok = wide_mul_by(ab, c, &abc) == 0;
+#ifdef __SIZEOF_INT128__
+        unsigned __int128 n128 = (unsigned __int128)a * b, q128 = n128 / d;
+        CHECK(ab.hi == (uint64_t)(n128 >> 64) && ab.lo == (uint64_t)n128, "mul vs int128");
+        CHECK(q.hi == (uint64_t)(q128 >> 64) && q.lo == (uint64_t)q128, "div vs int128");
+        int fits128 = c == 0 || n128 <= (~(unsigned __int128)0) / c;
+        CHECK(ok == fits128, "overflow verdict %d vs %d", ok, fits128);
+        if (ok && fits128) {
+            unsigned __int128 p = n128 * c;
+            CHECK(abc.hi == (uint64_t)(p >> 64) && abc.lo == (uint64_t)p, "mul_by vs int128");
+        }
+        CHECK(wide_cmp(ab, wide_of(d)) == (n128 < d ? -1 : n128 > d), "cmp vs int128");
+#else
+        (void)ok;
+#endif
+    }
+    wide one = wide_of(1), top = {UINT64_MAX, UINT64_MAX};
+    CHECK(wide_cmp(wide_dec((wide){1, 0}), wide_of(UINT64_MAX)) == 0, "dec borrows");
+    CHECK(wide_mul_by(top, 2, &one) == -1, "overflow refused");
+    CHECK(wide_div(top, 1).hi == UINT64_MAX, "div by 1");
+    CHECK(wide_clamp((wide){1, 0}, 7) == 7 && wide_clamp(wide_of(5), 7) == 5, "clamp");
 }
 
 static void test_schedule(void)
@@ -484,6 +549,7 @@ static void test_chardev_absent(void)
 
 int main(void)
 {
+    test_wide();
     test_schedule();
     test_pulses();
     test_rate_cap();

@@ -24,7 +24,11 @@ DIR_SETUP_NS = 1_500
 FULL_EDGES = 5_000
 QUICK_SECONDS = 0.3
 NATIVE_MAX_RATE_HZ = 2000
-START_DELAY_NS = 20_000_000  # t0 a little ahead, so the probe and the generator start together
+# t0 ahead of the commands, so the probe and the generator start together and neither is
+# told after its first planned edge (under the python-thread load the main thread waits up to
+# several 5 ms GIL switch intervals between two calls: with t0 20 ms ahead the first steps of
+# a run were planned before the command arrived, and their catch-up filled the tail).
+START_DELAY_NS = 250_000_000
 Edge = tuple[int, int, int]
 QUICK_NOTE = ("--quick: a few hundred edges per case; p99 and p99.9 from so few are NOT "
               "meaningful, and the tail targets are judged only on a full run")
@@ -153,10 +157,11 @@ def _native_variant(timing: PulseTiming,
                     rate_hz, 1, steps, t0, phase_ns=500_000_000 // rate_hz,
                     rt_priority=timing.rt_priority, lock_memory=timing.lock_memory)
 
-            prober = threading.Thread(target=probe, name="pca-floor-probe")
-            prober.start()
             switches0 = context_switches(tid)
             motor.run(StepRate(rate_hz), steps, t0)
+            prober = threading.Thread(target=probe, name="pca-floor-probe")
+            prober.start()
+            issued_late_ns = time.monotonic_ns() - t0  # > 0: told after the first edge's time
             # The control loop's pattern: heartbeat and a count every 20 ms; the spin window
             # adapts as it goes, so the expectation uses its median over the run.
             spins: list[int] = []
@@ -180,6 +185,8 @@ def _native_variant(timing: PulseTiming,
             note += f"; probe {floor.get('sched')}"
         if fault:
             note += f"; FAULT {fault}"
+        if issued_late_ns > 0:
+            note += f"; commands issued {issued_late_ns / 1e6:.1f} ms after t0 (start in the tail)"
         return Run(edges, t0, steps, cpu, wall, note, floor_ns=floor.get("lateness"),
                    spin_ns=sorted(spins)[len(spins) // 2] if spins else int(end["spin_ns"]),
                    wakeups=switches, tid=tid)

@@ -59,7 +59,7 @@ class Hardware:
                 b.pin, sink, active_high=b.active_high, pull=b.pull, pin_factory=pin_factory))
             k = pinmap.keypad
             self.keypad = self._claim("keypad", (*k.rows, *k.cols), lambda: MatrixKeypad(
-                k.rows, k.cols, sink, pin_factory=pin_factory))
+                k.rows, k.cols, sink, pin_factory=pin_factory, settle_ns=k.settle_us * 1000))
             self.sensors: dict[str, SensorInput] = {}
             for name, line in pinmap.sensors.items():
                 self.sensors[name] = self._claim(name, (line.pin,), partial(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
@@ -68,11 +69,22 @@ class MatrixKeypad:
     column low: with `watch_edges(kick)` that edge wakes a sleeping input thread, and
     nothing need scan the matrix while no key is down. Edges made by the scan itself are
     ignored.
+
+    `settle_ns` is how long a column is given to follow a row before it is read, after
+    the parked rows let go and after each row is driven: long wiring and a weak pull-up
+    recharge slowly, and a column read too soon shows the previous row's key (or, after
+    parking, every row's: a chord, and the key is lost until released). `settle` is
+    the wait (time.sleep; tests pass their own).
     """
 
     def __init__(self, rows: Sequence[int], cols: Sequence[int], sink: Sink, *,
                  debounce_ns: int = 30 * MS,
-                 layout: tuple[tuple[str, ...], ...] = LAYOUT, pin_factory: Any) -> None:
+                 layout: tuple[tuple[str, ...], ...] = LAYOUT, pin_factory: Any,
+                 settle_ns: int = 0, settle: Callable[[float], None] = time.sleep) -> None:
+        if settle_ns < 0:
+            raise ValueError("settle_ns must be >= 0")
+        self._settle_s = settle_ns / 1e9
+        self._settle = settle
         if len(layout) != len(rows) or any(len(r) != len(cols) for r in layout):
             raise ValueError(f"layout must be {len(rows)} rows of {len(cols)} keys")
         self._sink = sink
@@ -126,9 +138,12 @@ class MatrixKeypad:
         try:
             for row in self.rows:
                 row.release()
+            if self._parked:
+                self._wait_settle()
             for r, row in enumerate(self.rows):
                 row.select()
                 try:
+                    self._wait_settle()
                     for c, col in enumerate(self.cols):
                         if col.is_active:
                             hits.add((r, c))
@@ -139,6 +154,10 @@ class MatrixKeypad:
         finally:
             self._scanning = False
         return frozenset(hits)
+
+    def _wait_settle(self) -> None:
+        if self._settle_s > 0:
+            self._settle(self._settle_s)
 
     def scan(self, now_ns: int) -> None:
         hits = self.read_frame()

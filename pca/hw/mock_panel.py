@@ -25,12 +25,12 @@ class _MatrixRowPinMixin:
     def _set_function(self, value: str) -> None:
         super()._set_function(value)  # type: ignore[misc]
         if self._matrix is not None:
-            self._matrix.settle()
+            self._matrix.row_changed()
 
     def _change_state(self, value: Any) -> bool:
         changed: bool = super()._change_state(value)  # type: ignore[misc]
         if getattr(self, "_matrix", None) is not None:
-            self._matrix.settle()  # type: ignore[union-attr]
+            self._matrix.row_changed()  # type: ignore[union-attr]
         return changed
 
 
@@ -57,11 +57,16 @@ class MockKeypadMatrix:
     keys) to a row the scanner is driving low, which reproduces ghosting: with
     three keys down at three corners of a rectangle the fourth corner reads as
     pressed too. Create it before the keypad device so the row pins are ours.
+
+    With `lag` the columns follow the rows only when `settle()` is called (a slow
+    pull-up, or a contact emulated by another process): a scanner that reads a column
+    without waiting for it sees the previous drive.
     """
 
     def __init__(self, factory: MockFactory, rows: Sequence[int], cols: Sequence[int],
-                 layout: tuple[tuple[str, ...], ...] = LAYOUT) -> None:
+                 layout: tuple[tuple[str, ...], ...] = LAYOUT, *, lag: bool = False) -> None:
         self._ready = False
+        self.lag = lag
         self._pressed: set[tuple[int, int]] = set()
         self._layout = layout
         row_class = _MatrixRowPWMPin if issubclass(factory.pin_class, MockPWMPin) else _MatrixRowPin
@@ -94,6 +99,10 @@ class MockKeypadMatrix:
         else:
             self._pressed.clear()
         self.settle()
+
+    def row_changed(self) -> None:
+        if not self.lag:
+            self.settle()
 
     def settle(self) -> None:
         """Recompute every column level from the rows' drive and the pressed keys."""

@@ -33,6 +33,8 @@ OCCLUSION_SOURCES = ("pressure_switch", "tmc2209_diag")
 BUZZER_KINDS = ("tonal", "active")
 KEYPAD_ROWS = 4
 KEYPAD_COLS = 3
+KEYPAD_SETTLE_US = 50
+KEYPAD_SETTLE_MAX_US = 5000
 
 Pull = Literal["up", "down", "none"]
 
@@ -73,6 +75,9 @@ class OutputLine:
 class Keypad:
     rows: tuple[int, ...]
     cols: tuple[int, ...]
+    # How long a column is given to follow a row before it is read (the pull-up recharging
+    # the cable and the membrane after a row lets go): 50 us by default, at most 5 ms.
+    settle_us: int = KEYPAD_SETTLE_US
 
 
 @dataclass(frozen=True)
@@ -163,9 +168,15 @@ def parse_pinmap(data: Mapping[str, Any], path: Path | str = "<pinout>") -> PinM
     bolus = r.input_line(button, "button.bolus")
 
     keypad_t = r.table(data, "keypad")
-    r.only_keys(keypad_t, "keypad", ("rows", "cols"))
+    r.only_keys(keypad_t, "keypad", ("rows", "cols", "settle_us"))
+    settle = keypad_t.get("settle_us", KEYPAD_SETTLE_US)
+    if isinstance(settle, bool) or not isinstance(settle, int) or not (
+            0 <= settle <= KEYPAD_SETTLE_MAX_US):
+        raise r.fail("keypad.settle_us",
+                     f"must be a whole number of microseconds 0..{KEYPAD_SETTLE_MAX_US}, "
+                     f"got {settle!r}")
     keypad = Keypad(rows=r.pin_list(keypad_t, "keypad.rows", KEYPAD_ROWS),
-                    cols=r.pin_list(keypad_t, "keypad.cols", KEYPAD_COLS))
+                    cols=r.pin_list(keypad_t, "keypad.cols", KEYPAD_COLS), settle_us=settle)
 
     sensors_t = r.table(data, "sensors")
     r.only_keys(sensors_t, "sensors", SENSOR_NAMES)

@@ -199,3 +199,37 @@ def test_sr6_keypad_never_logs_key_values(pad, caplog):
 def test_layout_shape_is_checked(mock_factory, sink):
     with pytest.raises(ValueError, match="layout must be 4 rows of 3 keys"):
         MatrixKeypad(ROWS, COLS, sink, layout=(("1", "2"),), pin_factory=mock_factory)
+
+
+@pytest.mark.parametrize("settle_ns, sent", [(50_000, ["5"]), (0, [])])
+def test_parked_rows_are_given_time_to_let_go_before_a_column_is_read(
+        mock_factory, sink, settle_ns, sent):
+    # Parked (every row low, as the sleeping input thread leaves them), a pressed key pulls
+    # its column low. A scan that reads a column before it has followed the released rows
+    # sees the key in every row: a chord, and the key is lost until released. The lagging
+    # model's columns follow only when the scanner waits.
+    matrix = MockKeypadMatrix(mock_factory, ROWS, COLS, lag=True)
+    waits: list[float] = []
+
+    def settle(seconds: float) -> None:
+        waits.append(seconds)
+        matrix.settle()
+
+    with MatrixKeypad(ROWS, COLS, sink, pin_factory=mock_factory, settle_ns=settle_ns,
+                      settle=settle) as keypad:
+        keypad.watch_edges(lambda: None)
+        matrix.settle()
+        pad = Pad(keypad, matrix, sink)
+        pad.scan_ms(100)
+        pad.tap("5")
+        pad.tap("5")
+    assert pad.keys() == sent * 2
+    if settle_ns:
+        assert set(waits) == {settle_ns / 1e9}
+        # after the parked rows let go, then once per row: five waits in each of 100 frames
+        assert len(waits) == 5 * 100
+
+
+def test_negative_settle_time_is_refused(mock_factory, sink):
+    with pytest.raises(ValueError, match="settle_ns must be >= 0"):
+        MatrixKeypad(ROWS, COLS, sink, pin_factory=mock_factory, settle_ns=-1)

@@ -33,6 +33,7 @@ def test_default_pinout_is_valid_and_uses_each_pin_once(pinmap):
     assert not set(pins) & set(RESERVED_PINS)
     assert pinmap.motor.enable.active_high is False
     assert pinmap.keypad.rows == (19, 20, 21, 7) and pinmap.keypad.cols == (8, 9, 10)
+    assert pinmap.keypad.settle_us == 50
 
 
 def test_pin_used_twice_is_rejected_naming_file_key_and_pin(data):
@@ -81,6 +82,10 @@ def test_reserved_pins_are_rejected_unless_declared(data, pin):
     (lambda d: d["sensors"].update(flow={"pin": 11}), "sensors.flow: unknown key"),
     (lambda d: d["sensors"].pop("air_in_line"), "sensors.air_in_line: missing"),
     (lambda d: d["keypad"].update(rows=[19, 20, 21]), "keypad.rows: must be a list of 4"),
+    (lambda d: d["keypad"].update(settle_us=-1), "keypad.settle_us: must be a whole number"),
+    (lambda d: d["keypad"].update(settle_us=5001), "keypad.settle_us: must be a whole number"),
+    (lambda d: d["keypad"].update(settle_us="50"), "keypad.settle_us: must be a whole number"),
+    (lambda d: d["keypad"].update(settle_us=True), "keypad.settle_us: must be a whole number"),
     (lambda d: d["annunciator"].update(buzzer_kind="piezo"), "annunciator.buzzer_kind"),
     (lambda d: d["annunciator"].pop("led_red"), "annunciator.led_red: missing"),
     (lambda d: d["motor"].pop("enable"), "motor.enable: missing"),
