@@ -74,6 +74,17 @@ def print_table(results: list[Result]) -> None:
               flush=True)
 
 
+def _pick_cpu(parser: argparse.ArgumentParser, text: str) -> int | None:
+    allowed = sorted(os.sched_getaffinity(0))
+    if text == "any":
+        return None
+    if text == "last":
+        return allowed[-1] if len(allowed) > 1 else None
+    if not text.isdigit() or int(text) not in allowed:
+        parser.error(f"--cpu must be last, any or one of {', '.join(map(str, allowed))}")
+    return int(text)
+
+
 def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="pca bench stepgen", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -95,10 +106,14 @@ def run(argv: list[str]) -> int:
                         help="only these rates (repeatable; default all)")
     parser.add_argument("--cyclictest", action="store_true",
                         help="also cyclictest reference rows (rt-tests: make -C native rt-tests)")
+    parser.add_argument("--cpu", default="last", metavar="N|last|any",
+                        help="the CPU the native pulse thread and its floor probe share "
+                             "(default: the last CPU this process may use; any: not pinned)")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 when a target below is missed")
     args = parser.parse_args(argv)
-    chosen = variants()
+    cpu = _pick_cpu(parser, args.cpu)
+    chosen = variants(cpu)
     if args.variant:
         unknown = set(args.variant) - set(chosen)
         if unknown:
@@ -119,8 +134,9 @@ def run(argv: list[str]) -> int:
     full = all(steps_for(r) >= FULL_EDGES for r in rates)
     sizing = (f"{seconds:g} s per case" if seconds is not None
               else f"{args.edges} edges per case")
+    pinned = "not pinned" if cpu is None else f"pulse thread and probe on CPU {cpu}"
     print(f"pca bench stepgen: {sizing}, lateness of STEP rising edges against the planned "
-          f"schedule; {os.cpu_count()} CPUs, {_loadavg()}", flush=True)
+          f"schedule; {os.cpu_count()} CPUs ({pinned}), {_loadavg()}", flush=True)
     if not full:
         print(QUICK_NOTE if args.quick else
               f"fewer than {FULL_EDGES} edges per case: tails not meaningful, targets not "

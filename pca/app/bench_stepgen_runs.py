@@ -139,8 +139,11 @@ def context_switches(tid: int) -> int:
     return int(fields["voluntary_ctxt_switches"]) + int(fields["nonvoluntary_ctxt_switches"])
 
 
-def _native_variant(timing: PulseTiming,
-                    want_sched: str | None = None) -> Callable[[int, int], Run]:
+def _native_variant(timing: PulseTiming, want_sched: str | None = None,
+                    on_cpu: int | None = None) -> Callable[[int, int], Run]:
+    """`on_cpu`: the pulse thread and its floor probe both run on that CPU only, so the floor
+    is the wake-up latency of the CPU the edges are made on (on a VM each vCPU is preempted
+    by the host on its own: a probe on the other vCPU measures a different machine)."""
     def go(rate_hz: int, steps: int) -> Run:
         limits = SafetyLimits(max_rate_hz=NATIVE_MAX_RATE_HZ, budget_steps=1 << 22,
                               budget_window_s=3600)
@@ -150,9 +153,13 @@ def _native_variant(timing: PulseTiming,
             status = motor.status()
             cpu0 = status["cpu_ns"]
             tid = int(status["tid"])
+            if on_cpu is not None:
+                os.sched_setaffinity(tid, {on_cpu})
             t0 = time.monotonic_ns() + START_DELAY_NS
 
             def probe() -> None:
+                if on_cpu is not None:  # the probe's C thread inherits this thread's CPUs
+                    os.sched_setaffinity(0, {on_cpu})
                 floor["lateness"], floor["sched"] = _stepgen.probe(
                     rate_hz, 1, steps, t0, phase_ns=500_000_000 // rate_hz,
                     rt_priority=timing.rt_priority, lock_memory=timing.lock_memory)
@@ -179,6 +186,8 @@ def _native_variant(timing: PulseTiming,
             fault = motor.fault()
             prober.join()
         note = status["sched"] + ("" if status["memory_locked"] else ", memory not locked")
+        if on_cpu is not None:
+            note += f", pulse+probe on CPU {on_cpu}"
         if want_sched and status["sched"] != want_sched:
             note += f" (wanted {want_sched})"
         if floor.get("sched") != status["sched"]:
@@ -194,14 +203,15 @@ def _native_variant(timing: PulseTiming,
     return go
 
 
-def variants() -> dict[str, Callable[[int, int], Run]]:
+def variants(cpu: int | None = None) -> dict[str, Callable[[int, int], Run]]:
+    """Every variant by name; `cpu` pins the native ones' pulse thread and probe to it."""
     return {
         "python-sleep": _python_variant(busy=False),
         "python-busy": _python_variant(busy=True),
-        "native": _native_variant(PulseTiming(), "SCHED_FIFO"),
-        "native-spin0": _native_variant(PulseTiming(spin_window_ns=0), "SCHED_FIFO"),
-        "native-nap1ms": _native_variant(PulseTiming(nap_ns=1_000_000), "SCHED_FIFO"),
-        "native-other": _native_variant(PulseTiming(rt_priority=0)),
+        "native": _native_variant(PulseTiming(), "SCHED_FIFO", on_cpu=cpu),
+        "native-spin0": _native_variant(PulseTiming(spin_window_ns=0), "SCHED_FIFO", on_cpu=cpu),
+        "native-nap1ms": _native_variant(PulseTiming(nap_ns=1_000_000), "SCHED_FIFO", on_cpu=cpu),
+        "native-other": _native_variant(PulseTiming(rt_priority=0), on_cpu=cpu),
     }
 
 

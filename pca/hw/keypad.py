@@ -92,6 +92,7 @@ class MatrixKeypad:
         self._debounce: Debouncer[Hashable] = Debouncer(debounce_ns)
         self._armed = False  # set once all keys have been seen released
         self._scanning = False
+        self._scan_end: Any = None  # the factory's ticks when the last scan ended
         self._parked = False
         self.rows: list[MatrixRow] = []
         self.cols: list[InputDevice] = []
@@ -115,10 +116,24 @@ class MatrixKeypad:
         return self._debounce.settled
 
     def watch_edges(self, kick: Callable[[], None]) -> None:
-        """Park the rows low and call `kick` on a column edge that no scan made."""
+        """Park the rows low and call `kick` on a column edge that no scan made.
+
+        An edge reaches us from the pin factory's own thread (lgpio's), often after the scan
+        that made it has ended: with a key held, every scan moves that key's column, and an
+        edge taken for a new press would start the next scan at once, back to back for as
+        long as the key is down. So an edge stamped (the factory's ticks: the kernel's time
+        of the edge, on lgpio) before the last scan ended, or within a settle time after
+        it, is the scan's own."""
+        factory = self.cols[0].pin_factory
+
         def on_edge(ticks: Any, state: Any) -> None:
-            if not self._scanning:
-                kick()
+            if self._scanning:
+                return
+            end = self._scan_end
+            if ticks is not None and end is not None and \
+                    factory.ticks_diff(ticks, end) <= self._settle_s:
+                return
+            kick()
 
         self._edge_hook = on_edge
         for col in self.cols:
@@ -152,6 +167,7 @@ class MatrixKeypad:
             if self._parked:
                 self._park()
         finally:
+            self._scan_end = self.cols[0].pin_factory.ticks() if self.cols else None
             self._scanning = False
         return frozenset(hits)
 

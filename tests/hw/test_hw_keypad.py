@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from typing import Any
 
 import pytest
 
@@ -233,3 +235,40 @@ def test_parked_rows_are_given_time_to_let_go_before_a_column_is_read(
 def test_negative_settle_time_is_refused(mock_factory, sink):
     with pytest.raises(ValueError, match="settle_ns must be >= 0"):
         MatrixKeypad(ROWS, COLS, sink, pin_factory=mock_factory, settle_ns=-1)
+
+
+def test_edges_a_scan_made_that_arrive_after_it_start_no_new_scan(mock_factory, sink):
+    # lgpio calls back from its own thread, so the edges a scan makes (a held key's column
+    # follows every row the scan drives, and the parking) arrive after the scan has ended.
+    # Taken for new presses, they would start scan after scan for as long as a key is down.
+    matrix = MockKeypadMatrix(mock_factory, ROWS, COLS)
+    kicks: list[int] = []
+    late: list[tuple[Any, Any, Any]] = []
+    with MatrixKeypad(ROWS, COLS, sink, pin_factory=mock_factory) as keypad:
+        keypad.watch_edges(lambda: kicks.append(1))
+        hooks = []  # gpiozero keeps only a weak reference to a callback
+        for col in keypad.cols:
+            real = col.pin.when_changed
+
+            def defer(ticks: Any, state: Any, real: Any = real) -> None:
+                late.append((real, ticks, state))
+
+            hooks.append(defer)
+            col.pin.when_changed = defer
+
+        def deliver() -> int:
+            n = len(late)
+            for real, ticks, state in late:
+                real(ticks, state)
+            late.clear()
+            return n
+
+        matrix.press("5")
+        assert deliver() == 1 and kicks == [1]  # the press itself wakes the input thread
+        for frame in range(5):
+            keypad.scan(frame * 10 * MS)
+            assert deliver() >= 2  # the held key's column moved in the scan
+        assert kicks == [1]
+        time.sleep(0.001)
+        matrix.release()
+        assert deliver() == 1 and kicks == [1, 1]  # the release is a real edge again
