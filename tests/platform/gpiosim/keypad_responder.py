@@ -3,6 +3,7 @@ with the test): a column reads low while the row of a pressed key in it is being
 
 Usage: keypad_responder.py DEV SYSFS ROWS COLS   (ROWS, COLS: comma-separated offsets)
 stdin: one line per change, the pressed keys as "r:c" pairs ("" = none); answers "ok".
+A line "?" asks how many row changes (line-info events) it has seen: answers "ok N".
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def main() -> None:
     driven: set[int] = set()
     level: dict[int, int] = {}
     index = {pin: r for r, pin in enumerate(rows)}
+    changes = 0
 
     chip_fd = os.open(dev, os.O_RDONLY)
 
@@ -58,7 +60,7 @@ def main() -> None:
                 # for each of a scan's 16 row changes, at FIFO 90 on the guest's one vCPU)
                 # is skipped: it is most of what this process would cost the pump.
                 for _ in watch.events():
-                    pass
+                    changes += 1
                 if not pressed:
                     continue
                 driven = {index[pin] for pin in rows if row_driven(pin)}
@@ -66,6 +68,9 @@ def main() -> None:
                 line = sys.stdin.readline()
                 if not line:
                     return
+                if line.strip() == "?":
+                    print(f"ok {changes}", flush=True)
+                    continue
                 pressed = {(int(a), int(b)) for a, b in
                            (pair.split(":") for pair in line.split())}
                 driven = {index[pin] for pin in rows if row_driven(pin)}

@@ -79,10 +79,20 @@ class Bench:
             env={**os.environ, "PYTHONPATH": str(here)})
         self._ack()
 
-    def _ack(self) -> None:
+    def _ack(self) -> str:
         assert self._responder is not None and self._responder.stdout is not None
-        if self._responder.stdout.readline().strip() != "ok":
+        answer = self._responder.stdout.readline().strip()
+        if not answer.startswith("ok"):
             raise RuntimeError("the keypad responder stopped")
+        return answer[2:].strip()
+
+    def row_changes(self) -> int:
+        """How many times the scanner has changed a keypad row so far (16 per scan)."""
+        assert self._responder is not None and self._responder.stdin is not None
+        with self._lock:
+            self._responder.stdin.write("?\n")
+            self._responder.stdin.flush()
+            return int(self._ack())
 
     def press(self, *keys: str) -> None:
         """Hold exactly these keys down (none: release all)."""
