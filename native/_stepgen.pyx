@@ -36,6 +36,7 @@ cdef extern from "stepgen.h" nogil:
         int spin_duty_permille
         int64_t nap_ns
         int rt_priority
+        int cpu
         int lock_memory
 
     ctypedef struct sg_status:
@@ -175,7 +176,7 @@ cdef class Generator:
                   int64_t step_high_ns=2_500, int64_t dir_setup_ns=1_500,
                   int64_t spin_window_ns=1_000_000, bint spin_auto=True,
                   int spin_duty_permille=35, int64_t nap_ns=0,
-                  int rt_priority=50, bint lock_memory=True,
+                  int rt_priority=50, bint lock_memory=True, int cpu=-1,
                   size_t ring_capacity=1 << 20,
                   str chip_labels=DEFAULT_CHIP_LABELS, str dev_dir="/dev",
                   tuple offsets=(0, 0, 0), bint enable_active_low=True):
@@ -204,6 +205,7 @@ cdef class Generator:
         tim.nap_ns = nap_ns
         tim.rt_priority = rt_priority
         tim.lock_memory = lock_memory
+        tim.cpu = cpu
         self.backend = backend
         if backend == "sim":
             with nogil:

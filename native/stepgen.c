@@ -224,6 +224,7 @@ void sg_timing_default(sg_timing *t)
     t->nap_ns = 0;
     t->rt_priority = 50;
     t->lock_memory = 1;
+    t->cpu = -1;
 }
 
 const char *sg_fault_name(int code)
@@ -645,6 +646,8 @@ static const char *check_config(const sg_limits *l, const sg_timing *t)
         return "nap_ns must be 0..10 ms";
     if (t->rt_priority < 0 || t->rt_priority > 99)
         return "rt_priority must be 0..99";
+    if (t->cpu < -1 || t->cpu >= CPU_SETSIZE)
+        return "cpu must be -1 (any) or a CPU number below 1024";
     /* Steps must fit between pulses at the cap: high time plus a low time as long. */
     if ((int64_t)l->max_rate_hz * 2 * t->step_high_ns > NS_PER_S)
         return "max_rate_hz too high for step_high_ns";
@@ -775,6 +778,13 @@ sg_gen *sg_start(sg_backend *backend, const sg_limits *limits, const sg_timing *
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstack(&attr, g->stack.usable, g->stack.usable_len);
+    if (g->tim.cpu >= 0) {
+        /* Set before the thread exists, so it never runs anywhere else. */
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET((size_t)g->tim.cpu, &one);
+        pthread_attr_setaffinity_np(&attr, sizeof(one), &one);
+    }
     /* The thread starts with every signal blocked: no handler can run between two edges,
      * and Python's handlers run on the main thread anyway. */
     sigset_t all, old;
@@ -783,6 +793,13 @@ sg_gen *sg_start(sg_backend *backend, const sg_limits *limits, const sg_timing *
     int rc = pthread_create(&g->thread, &attr, pulse_main, g);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
+    if (rc != 0 && g->tim.cpu >= 0) {
+        snprintf(err, errlen, "cannot start the pulse thread on CPU %d: %s (is that CPU online "
+                 "and allowed to this process? /sys/devices/system/cpu/online)", g->tim.cpu,
+                 strerror(rc));
+        release(g);
+        return NULL;
+    }
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the pulse thread: %s", strerror(rc));
         release(g);

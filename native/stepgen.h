@@ -82,6 +82,8 @@ typedef struct sg_timing {
     int64_t nap_ns;             /* last stretch before the spin slept with clock_nanosleep */
     int rt_priority;            /* SCHED_FIFO priority to ask for; 0: do not ask */
     int lock_memory;            /* mlockall where permitted, else mlock of the thread's own memory */
+    int cpu;                    /* -1: any CPU; else the pulse thread runs on this CPU only (one
+                                 * kept out of the scheduler's balancing: isolcpus=, nohz_full=) */
 } sg_timing;
 
 void sg_limits_default(sg_limits *l);

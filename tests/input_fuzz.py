@@ -80,7 +80,7 @@ CONFIG = {
     "display.kind": Spec("str", choices=("lcd", "sim", "none")),
     "display.address": whole(3, 0x77), "display.port": whole(0, 31),
     "motor.budget_ml": num(0, 250, lo_open=True), "motor.budget_window_s": whole(1, 86400),
-    "motor.max_rate_ml_h": num(0, 600, lo_open=True),
+    "motor.max_rate_ml_h": num(0, 600, lo_open=True), "motor.pulse_cpu": whole(0, 1023),
     **{f"pump.{k}": v for k, v in PUMP.items()},
 }
 SCENARIO = {

@@ -21,6 +21,8 @@ import argparse
 import json
 import os
 import shutil
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict
 
 from pca.app.bench_stepgen_figures import (
@@ -38,6 +40,8 @@ from pca.app.bench_stepgen_runs import (
     QUICK_NOTE,
     QUICK_SECONDS,
     RATES_HZ,
+    Run,
+    isolated,
     load,
     variants,
 )
@@ -106,13 +110,19 @@ def run(argv: list[str]) -> int:
                         help="only these rates (repeatable; default all)")
     parser.add_argument("--cyclictest", action="store_true",
                         help="also cyclictest reference rows (rt-tests: make -C native rt-tests)")
-    parser.add_argument("--cpu", default="last", metavar="N|last|any",
-                        help="the CPU the native pulse thread and its floor probe share "
-                             "(default: the last CPU this process may use; any: not pinned)")
+    parser.add_argument("--cpu", default="any", metavar="N|last|any",
+                        help="the one CPU each stepping thread (and the native floor probe) "
+                             "runs on (default any: not pinned; see --isolate)")
+    parser.add_argument("--isolate", action="store_true",
+                        help="root: as isolcpus= would, keep that CPU (--cpu, default the "
+                             "last) for the stepping thread and turn load balancing off for "
+                             "the run")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 when a target below is missed")
     args = parser.parse_args(argv)
-    cpu = _pick_cpu(parser, args.cpu)
+    cpu = _pick_cpu(parser, "last" if args.isolate and args.cpu == "any" else args.cpu)
+    if args.isolate and cpu is None:
+        parser.error("--isolate needs two CPUs or more")
     chosen = variants(cpu)
     if args.variant:
         unknown = set(args.variant) - set(chosen)
@@ -134,31 +144,17 @@ def run(argv: list[str]) -> int:
     full = all(steps_for(r) >= FULL_EDGES for r in rates)
     sizing = (f"{seconds:g} s per case" if seconds is not None
               else f"{args.edges} edges per case")
-    pinned = "not pinned" if cpu is None else f"pulse thread and probe on CPU {cpu}"
-    print(f"pca bench stepgen: {sizing}, lateness of STEP rising edges against the planned "
-          f"schedule; {os.cpu_count()} CPUs ({pinned}), {_loadavg()}", flush=True)
-    if not full:
-        print(QUICK_NOTE if args.quick else
-              f"fewer than {FULL_EDGES} edges per case: tails not meaningful, targets not "
-              "judged", flush=True)
-
-    results: list[Result] = []
-    for load_name in loads:
-        for rate_hz in rates:
-            steps = steps_for(rate_hz)
-            floor_done = False
-            for name, variant in chosen.items():
-                with load(load_name):
-                    outcome = variant(rate_hz, steps)
-                row = analyse(name, load_name, rate_hz, outcome)
-                results.append(row)
-                if outcome.floor_ns is not None and not floor_done:
-                    results.append(floor_row(row, outcome))
-                    floor_done = True
-            if args.cyclictest:
-                ref = cyclictest(load_name, rate_hz, steps, PulseTiming().rt_priority)
-                if ref is not None:
-                    results.append(ref)
+    with ExitStack() as stack:
+        pinned = "not pinned" if cpu is None else f"stepping thread and probe on CPU {cpu}"
+        if args.isolate and cpu is not None:
+            pinned = stack.enter_context(isolated(cpu))
+        print(f"pca bench stepgen: {sizing}, lateness of STEP rising edges against the planned "
+              f"schedule; {os.cpu_count()} CPUs ({pinned}), {_loadavg()}", flush=True)
+        if not full:
+            print(QUICK_NOTE if args.quick else
+                  f"fewer than {FULL_EDGES} edges per case: tails not meaningful, targets not "
+                  "judged", flush=True)
+        results = _run_cases(chosen, loads, rates, steps_for, args.cyclictest)
     print_table(results)
     print(f"after the runs: {_loadavg()} (the bench itself adds about 1)")
     if args.cyclictest and shutil.which("cyclictest") is None:
@@ -176,6 +172,29 @@ def run(argv: list[str]) -> int:
                                         for c, w, st in rest],
                        "missed_targets": missed}, f, indent=2)
     return 1 if args.check and missed else 0
+
+
+def _run_cases(chosen: dict[str, Callable[[int, int], Run]], loads: tuple[str, ...],
+               rates: tuple[int, ...], steps_for: Callable[[int], int],
+               with_cyclictest: bool) -> list[Result]:
+    results: list[Result] = []
+    for load_name in loads:
+        for rate_hz in rates:
+            steps = steps_for(rate_hz)
+            floor_done = False
+            for name, variant in chosen.items():
+                with load(load_name):
+                    outcome = variant(rate_hz, steps)
+                row = analyse(name, load_name, rate_hz, outcome)
+                results.append(row)
+                if outcome.floor_ns is not None and not floor_done:
+                    results.append(floor_row(row, outcome))
+                    floor_done = True
+            if with_cyclictest:
+                ref = cyclictest(load_name, rate_hz, steps, PulseTiming().rt_priority)
+                if ref is not None:
+                    results.append(ref)
+    return results
 
 
 def check_targets(results: list[Result], *, judge_tails: bool = True) -> list[str]:

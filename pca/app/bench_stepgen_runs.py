@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
@@ -79,6 +79,42 @@ def _sqlite_writer(stop: threading.Event, path: str) -> None:
     db.close()
 
 
+# ---- isolation ---------------------------------------------------------------------------
+CPUSET_BALANCE = "/sys/fs/cgroup/cpuset/cpuset.sched_load_balance"
+
+
+@contextmanager
+def isolated(cpu: int) -> Iterator[str]:
+    """What `isolcpus=<cpu>` gives a Pi, for the length of the block, as far as root can
+    without a reboot: this process's other threads (the main thread, the loads) leave `cpu`,
+    and with cgroup v1's cpuset the scheduler stops balancing load (so no CPU's tick kicks
+    another). Yields what was done, for the header."""
+    others = set(os.sched_getaffinity(0)) - {cpu}
+    if not others:
+        raise ValueError(f"--isolate needs a CPU besides {cpu}")
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, others)
+    balance: str | None = None
+    said = f"CPU {cpu} kept for the stepping thread, the rest of this process on " \
+           f"{','.join(map(str, sorted(others)))}"
+    try:
+        with open(CPUSET_BALANCE, encoding="ascii") as f:
+            balance = f.read().strip()
+        with open(CPUSET_BALANCE, "w", encoding="ascii") as f:
+            f.write("0")
+        said += "; load balancing off (cpuset.sched_load_balance 0)"
+    except OSError as err:
+        balance = None
+        said += f"; load balancing still on ({CPUSET_BALANCE}: {err.strerror})"
+    try:
+        yield said
+    finally:
+        if balance is not None:
+            with open(CPUSET_BALANCE, "w", encoding="ascii") as f:
+                f.write(balance)
+        os.sched_setaffinity(0, before)
+
+
 # ---- variants ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Run:
@@ -94,11 +130,13 @@ class Run:
     tid: int | None = None
 
 
-def _python_variant(busy: bool) -> Callable[[int, int], Run]:
+def _python_variant(busy: bool, on_cpu: int | None = None) -> Callable[[int, int], Run]:
     def go(rate_hz: int, steps: int) -> Run:
         out: dict[str, Any] = {}
 
         def stepper() -> None:
+            if on_cpu is not None:  # where the native pulse thread would run
+                os.sched_setaffinity(0, {on_cpu})
             edges: list[Edge] = []
             now = time.monotonic_ns
             cpu0 = time.thread_time_ns()
@@ -148,13 +186,12 @@ def _native_variant(timing: PulseTiming, want_sched: str | None = None,
         limits = SafetyLimits(max_rate_hz=NATIVE_MAX_RATE_HZ, budget_steps=1 << 22,
                               budget_window_s=3600)
         floor: dict[str, Any] = {}
-        with NativeMotor(limits, steps_per_ml=Fraction(15480), timing=timing,
+        pinned = timing if on_cpu is None else replace(timing, cpu=on_cpu)
+        with NativeMotor(limits, steps_per_ml=Fraction(15480), timing=pinned,
                          ring_capacity=4 * steps + 64) as motor:
             status = motor.status()
             cpu0 = status["cpu_ns"]
             tid = int(status["tid"])
-            if on_cpu is not None:
-                os.sched_setaffinity(tid, {on_cpu})
             t0 = time.monotonic_ns() + START_DELAY_NS
 
             def probe() -> None:
@@ -204,10 +241,11 @@ def _native_variant(timing: PulseTiming, want_sched: str | None = None,
 
 
 def variants(cpu: int | None = None) -> dict[str, Callable[[int, int], Run]]:
-    """Every variant by name; `cpu` pins the native ones' pulse thread and probe to it."""
+    """Every variant by name; `cpu`: the stepping thread (and the native ones' probe) runs
+    there only."""
     return {
-        "python-sleep": _python_variant(busy=False),
-        "python-busy": _python_variant(busy=True),
+        "python-sleep": _python_variant(busy=False, on_cpu=cpu),
+        "python-busy": _python_variant(busy=True, on_cpu=cpu),
         "native": _native_variant(PulseTiming(), "SCHED_FIFO", on_cpu=cpu),
         "native-spin0": _native_variant(PulseTiming(spin_window_ns=0), "SCHED_FIFO", on_cpu=cpu),
         "native-nap1ms": _native_variant(PulseTiming(nap_ns=1_000_000), "SCHED_FIFO", on_cpu=cpu),

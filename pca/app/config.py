@@ -23,6 +23,7 @@ class MotorConfig:
     budget_ml: Fraction = Fraction(20)  # SR-9 native step budget per window
     budget_window_s: int = 3600
     max_rate_ml_h: Fraction | None = None  # native rate cap (default: the bolus rate)
+    pulse_cpu: int | None = None  # the CPU the pulse thread runs on alone (None: any)
 
 
 @dataclass(frozen=True)
@@ -126,8 +127,9 @@ def _motor(t: Table) -> MotorConfig:
         budget_window_s=t.integer("budget_window_s", 1, bounds.BUDGET_WINDOW_S_MAX, unit="s",
                                   default=d.budget_window_s),
         max_rate_ml_h=max_rate,
+        pulse_cpu=t.maybe_integer("pulse_cpu", 0, 1023),
     )
-    t.finish(("budget_ml", "budget_window_s", "max_rate_ml_h"))
+    t.finish(("budget_ml", "budget_window_s", "max_rate_ml_h", "pulse_cpu"))
     return motor
 
 

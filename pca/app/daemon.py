@@ -119,7 +119,7 @@ def wire(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None 
     """Build log, motor, hardware and pump; run the power-on self test (never raises).
     `library` replaces the configured drug library (test drivers)."""
     from pca.hw.hardware import Hardware, build_simulated
-    from pca.hw.motor import GpioLines, NativeMotor
+    from pca.hw.motor import GpioLines, NativeMotor, PulseTiming
     from pca.hw.pinmap import PinMapError, load_pinmap
     from pca.hw.pins import make_pin_factory
 
@@ -163,7 +163,8 @@ def wire(cfg: Config, *, sim: bool, db: Path | None = None, pinout: Path | None 
             pinmap.motor)  # type: ignore[arg-type]
         motor = NativeMotor.from_profile(cfg.profile, budget_ml=cfg.motor.budget_ml,
                                          budget_window_s=cfg.motor.budget_window_s,
-                                         max_rate_ml_h=cfg.motor.max_rate_ml_h, gpio=gpio)
+                                         max_rate_ml_h=cfg.motor.max_rate_ml_h, gpio=gpio,
+                                         timing=PulseTiming(cpu=cfg.motor.pulse_cpu))
         stack.callback(motor.close)
         motor.halt(time.monotonic_ns())
         if motor.enabled:

@@ -67,6 +67,7 @@ class PulseTiming:
     nap_ns: int = 0
     rt_priority: int = 50
     lock_memory: bool = True
+    cpu: int | None = None  # the one CPU the pulse thread may run on (None: any)
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,7 @@ class NativeMotor:
             nap_ns=timing.nap_ns,
             rt_priority=timing.rt_priority,
             lock_memory=timing.lock_memory,
+            cpu=-1 if timing.cpu is None else timing.cpu,
         )
         if gpio is None:
             self._gen = _stepgen.Generator("sim", ring_capacity=ring_capacity, **common)

@@ -86,7 +86,8 @@ def test_hung_control_loop_stops_the_watchdog_pings(tmp_path: Path) -> None:
         sock.close()
 
 
-@pytest.mark.parametrize("text", ["tick_ms = 5", "colour = 1", "[motor]\nbudget_ml = -1"])
+@pytest.mark.parametrize("text", ["tick_ms = 5", "colour = 1", "[motor]\nbudget_ml = -1",
+                                  "[motor]\npulse_cpu = -1", "[motor]\npulse_cpu = 1.5"])
 def test_bad_config_is_refused_naming_the_key(tmp_path: Path, text: str) -> None:
     cfg = tmp_path / "pca.toml"
     cfg.write_text(text + "\n")
@@ -105,6 +106,19 @@ def test_self_test_failure_refuses_delivery_and_says_what_to_do(tmp_path: Path) 
         assert any("pca pin set" in p for p in w.problems)
         assert "self_test_failed" in w.pump.alarms.active
         assert w.pump.alarms.has_high()
+
+
+def test_a_pulse_cpu_that_is_not_there_refuses_delivery_naming_it(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from pca.app.config import Config, MotorConfig
+    from pca.app.daemon import wire
+
+    w = wire(replace(Config(), motor=MotorConfig(pulse_cpu=1000)), sim=True,
+             db=tmp_path / "events.db")
+    with w.stack:
+        assert any("pulse generator" in p and "CPU 1000" in p for p in w.problems), w.problems
+        assert "self_test_failed" in w.pump.alarms.active
 
 
 def test_unopenable_database_gives_log_failure_and_no_delivery(tmp_path: Path) -> None:

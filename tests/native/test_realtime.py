@@ -11,7 +11,7 @@ from _native_helpers import EdgeLog, wait_for
 
 from pca import _stepgen as native
 from pca.controller.ports import StepRate
-from pca.hw.motor import NativeMotor
+from pca.hw.motor import NativeMotor, PulseTiming
 
 MakeMotor = Callable[..., NativeMotor]
 MS = 1_000_000
@@ -91,3 +91,24 @@ def test_probe_wakes_every_time_and_never_early() -> None:
 def test_probe_refuses_a_zero_rate_with_one_line() -> None:
     with pytest.raises(ValueError, match="must be > 0"):
         native.probe(0, 1, 10, time.monotonic_ns())
+
+
+def test_the_pulse_thread_runs_on_the_one_cpu_it_was_given(make_motor: MakeMotor) -> None:
+    import os
+
+    cpu = max(os.sched_getaffinity(0))
+    motor = make_motor(PulseTiming(lock_memory=False, cpu=cpu))
+    tid = motor.status()["tid"]
+    assert os.sched_getaffinity(tid) == {cpu}
+    motor.run(StepRate(1000), 20, time.monotonic_ns())
+    assert wait_for(lambda: motor.count(0) == 20)
+    unpinned = make_motor()  # and without a CPU, it may run on any the process may
+    assert os.sched_getaffinity(unpinned.status()["tid"]) == os.sched_getaffinity(0)
+
+
+def test_a_cpu_that_is_not_there_stops_the_pulse_generator_naming_it(
+        make_motor: MakeMotor) -> None:
+    with pytest.raises(ValueError, match="cannot start the pulse thread on CPU 1000"):
+        make_motor(PulseTiming(lock_memory=False, cpu=1000))
+    with pytest.raises(ValueError, match="cpu must be -1"):
+        make_motor(PulseTiming(lock_memory=False, cpu=-2))
