@@ -52,3 +52,35 @@ def test_quick_says_its_tails_mean_nothing(capsys: pytest.CaptureFixture[str]) -
                               "--rate", "1000"]) == 0
     out = capsys.readouterr().out
     assert "NOT meaningful" in out and "not judged" in out
+
+
+def test_pinned_run_steps_on_that_cpu_and_isolation_is_undone(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    from pca.app import bench_stepgen_runs as runs
+
+    before = os.sched_getaffinity(0)
+    if len(before) < 2:
+        pytest.skip("needs two CPUs")
+    cpu = max(before)
+    try:
+        with open(runs.CPUSET_BALANCE, encoding="ascii") as f:
+            balance = f.read()
+    except OSError:
+        balance = None
+    out = tmp_path / "bench.json"
+    assert bench_stepgen.run(["--seconds", "0.04", "--variant", "native", "--load", "idle",
+                              "--rate", "1000", "--isolate", "--json", str(out)]) == 0
+    assert f"CPU {cpu} kept for the stepping thread" in capsys.readouterr().out
+    native = [r for r in json.loads(out.read_text())["runs"] if r["variant"] == "native"]
+    assert native and f"pulse+probe on CPU {cpu}" in native[0]["note"]
+    assert os.sched_getaffinity(0) == before  # the process is given its CPUs back
+    if balance is not None:
+        with open(runs.CPUSET_BALANCE, encoding="ascii") as f:
+            assert f.read() == balance  # and the scheduler its load balancing
+
+
+def test_bench_refuses_a_cpu_it_may_not_use() -> None:
+    with pytest.raises(SystemExit):
+        bench_stepgen.run(["--cpu", "1000"])
