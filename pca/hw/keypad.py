@@ -123,7 +123,9 @@ class MatrixKeypad:
         edge taken for a new press would start the next scan at once, back to back for as
         long as the key is down. So an edge stamped (the factory's ticks: the kernel's time
         of the edge, on lgpio) before the last scan ended, or within a settle time after
-        it, is the scan's own."""
+        it, is the scan's own. (A real press in that instant is found by the next idle
+        poll instead, at most a second later; lgpio's stamps are CLOCK_MONOTONIC like the
+        factory's ticks, which the gpio-sim run shows: with them compared, keys arrive.)"""
         factory = self.cols[0].pin_factory
 
         def on_edge(ticks: Any, state: Any) -> None:
