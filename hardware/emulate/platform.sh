@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# `make test-platform`: the arm64 userland run and the gpio-sim kernel run, each time-boxed.
-# Both use one core each (qemu-user, and one TCG vCPU), so they run side by side: the arm64 part
-# in the background (its phase lines shown as they come, its full log printed at the end), the
-# kernel built meanwhile, then the gpio-sim guest in the foreground. A first run builds the
-# arm64 root and the kernel (cached in ~/.cache/pca-platform) and says so.
+# `make test-platform`: the arm64 userland run, the gpio-sim kernel run and the armhf native
+# run, each time-boxed. Each uses one core (qemu-user, or one TCG vCPU), so the arm64 part runs
+# in the background (its phase lines shown as they come, its full log printed at the end)
+# while the kernel is built and the gpio-sim guest runs in the foreground, then the armhf
+# part. A first run builds the roots and the kernel (cached in ~/.cache/pca-platform) and
+# says so.
 # Exit: 0 all passed; 1 a test failed or a part timed out. A part whose tools cannot be set up
 # on this machine (its script exits 90) is reported SKIPPED and does not fail the run.
 set -uo pipefail
@@ -11,6 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 arm64_s=${PCA_ARM64_TIMEOUT_S:-2400}
 kernel_s=${PCA_KERNEL_TIMEOUT_S:-1500}
 guest_s=${PCA_GUEST_TIMEOUT_S:-900}
+armhf_s=${PCA_ARMHF_TIMEOUT_S:-900}
 log() { printf '[platform %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 t0=$(date +%s)
 cache=${PCA_PLATFORM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pca-platform}
@@ -19,6 +21,8 @@ ls "$cache"/kernel-*/bzImage >/dev/null 2>&1 ||
   log "FIRST RUN here: building the gpio-sim kernel (about 8-10 minutes on 2 cores)"
 ls "$cache"/root-arm64-*/.complete >/dev/null 2>&1 ||
   log "FIRST RUN here: building the Debian arm64 root (about 5-12 minutes)"
+ls "$cache"/root-armhf-*/.complete >/dev/null 2>&1 ||
+  log "FIRST RUN here: building the Debian armhf root after the gpio-sim guest (about 5 minutes)"
 
 # Every tool both parts need, installed here in one go: the parts run side by side and two
 # apt-get at once would fight over the dpkg lock.
@@ -81,6 +85,16 @@ if [ "$krc" = 0 ]; then
 else
   tail -n 40 "$work/kernel.log"
 fi
+
+# 32-bit Raspberry Pi OS (Pi 3, Zero 2 W): the native C tests in a bookworm armhf root, after
+# the guest so that no more than two emulators share the two cores.
+s=$(date +%s)
+log "armhf userland: native C tests (time-out ${armhf_s} s)"
+setsid timeout --kill-after=30 "$armhf_s" "$here/userland.sh" armhf >"$work/armhf.log" 2>&1
+hrc=$?
+record "armhf native" "$hrc" $(( $(date +%s) - s ))
+grep -E '^stepgen:' "$work/armhf.log" | tail -n 1
+[ "$hrc" = 0 ] || tail -n 60 "$work/armhf.log"
 
 log "waiting for the arm64 part"
 wait "$apid"
