@@ -31,7 +31,7 @@ diagram: $(STAMP)
 	$(BIN)/python -m pca.controller.diagram > docs/state-machine.md
 
 # The pump on the Pi's own platform (README "Installing on a Raspberry Pi"); needs root.
-# Not part of `make test`: a first run builds a Debian arm64 root and a small kernel (cached
+# Not part of `make test`: a first run builds Debian arm64 and armhf roots and a small kernel (cached
 # in ~/.cache/pca-platform), later runs take minutes. CI runs it after `make test`.
 PLATFORM := $(VENV)/.platform
 $(PLATFORM): $(STAMP)
