@@ -793,15 +793,13 @@ sg_gen *sg_start(sg_backend *backend, const sg_limits *limits, const sg_timing *
     int rc = pthread_create(&g->thread, &attr, pulse_main, g);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
-    if (rc != 0 && g->tim.cpu >= 0) {
-        snprintf(err, errlen, "cannot start the pulse thread on CPU %d: %s (is that CPU online "
-                 "and allowed to this process? /sys/devices/system/cpu/online)", g->tim.cpu,
-                 strerror(rc));
-        release(g);
-        return NULL;
-    }
     if (rc != 0) {
-        snprintf(err, errlen, "cannot start the pulse thread: %s", strerror(rc));
+        if (g->tim.cpu >= 0)
+            snprintf(err, errlen, "cannot start the pulse thread on CPU %d: %s (is that CPU "
+                     "online and allowed to this process? /sys/devices/system/cpu/online)",
+                     g->tim.cpu, strerror(rc));
+        else
+            snprintf(err, errlen, "cannot start the pulse thread: %s", strerror(rc));
         release(g);
         return NULL;
     }

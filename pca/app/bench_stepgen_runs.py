@@ -89,10 +89,10 @@ def isolated(cpu: int) -> Iterator[str]:
     without a reboot: this process's other threads (the main thread, the loads) leave `cpu`,
     and with cgroup v1's cpuset the scheduler stops balancing load (so no CPU's tick kicks
     another). Yields what was done, for the header."""
-    others = set(os.sched_getaffinity(0)) - {cpu}
+    before = os.sched_getaffinity(0)
+    others = before - {cpu}
     if not others:
         raise ValueError(f"--isolate needs a CPU besides {cpu}")
-    before = os.sched_getaffinity(0)
     os.sched_setaffinity(0, others)
     balance: str | None = None
     said = f"CPU {cpu} kept for the stepping thread, the rest of this process on " \
@@ -104,7 +104,6 @@ def isolated(cpu: int) -> Iterator[str]:
             f.write("0")
         said += "; load balancing off (cpuset.sched_load_balance 0)"
     except OSError as err:
-        balance = None
         said += f"; load balancing still on ({CPUSET_BALANCE}: {err.strerror})"
     try:
         yield said

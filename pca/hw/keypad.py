@@ -104,6 +104,9 @@ class MatrixKeypad:
         except Exception:
             self.close()
             raise
+        # The factory the pins were made by (None above means gpiozero's default): its
+        # ticks are the clock the edges are stamped on.
+        self._factory: Any = self.cols[0].pin_factory if self.cols else None
 
     @property
     def idle(self) -> bool:
@@ -126,7 +129,7 @@ class MatrixKeypad:
         it, is the scan's own. (A real press in that instant is found by the next idle
         poll instead, at most a second later; lgpio's stamps are CLOCK_MONOTONIC like the
         factory's ticks, which the gpio-sim run shows: with them compared, keys arrive.)"""
-        factory = self.cols[0].pin_factory
+        factory = self._factory
 
         def on_edge(ticks: Any, state: Any) -> None:
             if self._scanning:
@@ -169,7 +172,7 @@ class MatrixKeypad:
             if self._parked:
                 self._park()
         finally:
-            self._scan_end = self.cols[0].pin_factory.ticks() if self.cols else None
+            self._scan_end = self._factory.ticks() if self._factory is not None else None
             self._scanning = False
         return frozenset(hits)
 
