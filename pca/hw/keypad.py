@@ -68,13 +68,16 @@ class MatrixKeypad:
     Between scans every row is driven low ("parked"), so any key pressed pulls its
     column low: with `watch_edges(kick)` that edge wakes a sleeping input thread, and
     nothing need scan the matrix while no key is down. Edges made by the scan itself are
-    ignored.
+    ignored, so a key pressed or let go while a scan runs would make no edge that counts:
+    the scan ends by reading the parked columns once more, and while they disagree with
+    the frame (a key they show and the frame missed, or the other way round) the keypad
+    is not at rest and the input thread goes on scanning.
 
     `settle_ns` is how long a column is given to follow a row before it is read, after
-    the parked rows let go and after each row is driven: long wiring and a weak pull-up
-    recharge slowly, and a column read too soon shows the previous row's key (or, after
-    parking, every row's: a chord, and the key is lost until released). `settle` is
-    the wait (time.sleep; tests pass their own).
+    the parked rows let go, after each row is driven and after the rows are parked again:
+    long wiring and a weak pull-up recharge slowly, and a column read too soon shows the
+    previous row's key (or, after parking, every row's: a chord, and the key is lost until
+    released). `settle` is the wait (time.sleep; tests pass their own).
     """
 
     def __init__(self, rows: Sequence[int], cols: Sequence[int], sink: Sink, *,
@@ -94,6 +97,7 @@ class MatrixKeypad:
         self._scanning = False
         self._scan_end: Any = None  # the factory's ticks when the last scan ended
         self._parked = False
+        self._parked_contact = False  # a column read low with every row parked, after the scan
         self.rows: list[MatrixRow] = []
         self.cols: list[InputDevice] = []
         try:
@@ -115,8 +119,11 @@ class MatrixKeypad:
 
     @property
     def at_rest(self) -> bool:
-        """The last frame is the committed state (no key, or a key already handled)."""
-        return self._debounce.settled
+        """The last frame is the committed state (no key, or a key already handled), and
+        the parked columns agree with it: no key came or went behind the scan's back."""
+        if not self._debounce.settled:
+            return False
+        return not self._parked or self._parked_contact == (self._debounce.state != IDLE)
 
     def watch_edges(self, kick: Callable[[], None]) -> None:
         """Park the rows low and call `kick` on a column edge that no scan made.
@@ -125,18 +132,18 @@ class MatrixKeypad:
         that made it has ended: with a key held, every scan moves that key's column, and an
         edge taken for a new press would start the next scan at once, back to back for as
         long as the key is down. So an edge stamped (the factory's ticks: the kernel's time
-        of the edge, on lgpio) before the last scan ended, or within a settle time after
-        it, is the scan's own. (A real press in that instant is found by the next idle
-        poll instead, at most a second later; lgpio's stamps are CLOCK_MONOTONIC like the
-        factory's ticks, which the gpio-sim run shows: with them compared, keys arrive.)"""
+        of the edge, on lgpio) no later than the last scan's end is the scan's own; the end
+        is stamped after the re-parked columns have had their settle time. A real change in
+        the scan makes no edge that counts either: the scan's last read of the parked
+        columns finds it (see `at_rest`). lgpio's stamps are CLOCK_MONOTONIC like the
+        factory's ticks, which the gpio-sim run shows: with them compared, keys arrive."""
         factory = self._factory
 
         def on_edge(ticks: Any, state: Any) -> None:
             if self._scanning:
                 return
             end = self._scan_end
-            if ticks is not None and end is not None and \
-                    factory.ticks_diff(ticks, end) <= self._settle_s:
+            if ticks is not None and end is not None and factory.ticks_diff(ticks, end) <= 0:
                 return
             kick()
 
@@ -171,9 +178,14 @@ class MatrixKeypad:
                     row.release()
             if self._parked:
                 self._park()
+                self._wait_settle()  # the parked columns' own edges come before the end
         finally:
             self._scan_end = self._factory.ticks() if self._factory is not None else None
             self._scanning = False
+        if self._parked:
+            # After the end's stamp: a change from here on makes an edge that counts, and
+            # one before it (in the scan, unseen by its row) is read here.
+            self._parked_contact = any(col.is_active for col in self.cols)
         return frozenset(hits)
 
     def _wait_settle(self) -> None:

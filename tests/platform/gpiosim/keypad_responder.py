@@ -4,6 +4,11 @@ with the test): a column reads low while the row of a pressed key in it is being
 Usage: keypad_responder.py DEV SYSFS ROWS COLS   (ROWS, COLS: comma-separated offsets)
 stdin: one line per change, the pressed keys as "r:c" pairs ("" = none); answers "ok".
 A line "?" asks how many row changes (line-info events) it has seen: answers "ok N".
+A line "?scans" asks how many whole scans the pump has made since the last change: ones that
+began after it (the rows let go of their parking) and ended (every row parked again), so
+each has read every row with the keys as they are now. A test holds a key for as many scans
+as the pump needs to take it, not for a time: under a loaded host a scan in this guest can
+take 150 ms, where one on a Pi takes under a millisecond.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ def main() -> None:
     level: dict[int, int] = {}
     index = {pin: r for r, pin in enumerate(rows)}
     changes = 0
+    output = {pin: False for pin in rows}  # as the events say, in order
+    in_whole_scan = False  # a scan began after the last change and has not ended yet
+    whole_scans = 0
 
     chip_fd = os.open(dev, os.O_RDONLY)
 
@@ -48,6 +56,21 @@ def main() -> None:
     watch = LineWatch(dev, rows)
     apply()
     print("ok", flush=True)
+    def count(events: object) -> None:
+        nonlocal changes, in_whole_scan, whole_scans
+        for _kind, info in events:  # type: ignore[attr-defined]
+            changes += 1
+            if info.offset not in output:
+                continue
+            was_parked = all(output.values())
+            output[info.offset] = bool(info.used and info.flags & FLAG_OUTPUT)
+            parked = all(output.values())
+            if was_parked and not parked:
+                in_whole_scan = True
+            elif parked and not was_parked and in_whole_scan:
+                in_whole_scan = False
+                whole_scans += 1
+
     poller = select.poll()
     poller.register(watch.fd, select.POLLIN)
     poller.register(sys.stdin.fileno(), select.POLLIN)
@@ -59,8 +82,7 @@ def main() -> None:
                 # key down no column ever changes, and reading the rows back (four ioctls
                 # for each of a scan's 16 row changes, at FIFO 90 on the guest's one vCPU)
                 # is skipped: it is most of what this process would cost the pump.
-                for _ in watch.events():
-                    changes += 1
+                count(watch.events())
                 if not pressed:
                     continue
                 driven = {index[pin] for pin in rows if row_driven(pin)}
@@ -68,13 +90,18 @@ def main() -> None:
                 line = sys.stdin.readline()
                 if not line:
                     return
+                count(watch.events())  # what happened before this line, first
                 if line.strip() == "?":
                     print(f"ok {changes}", flush=True)
+                    continue
+                if line.strip() == "?scans":
+                    print(f"ok {whole_scans}", flush=True)
                     continue
                 pressed = {(int(a), int(b)) for a, b in
                            (pair.split(":") for pair in line.split())}
                 driven = {index[pin] for pin in rows if row_driven(pin)}
                 apply()
+                in_whole_scan, whole_scans = False, 0
                 print("ok", flush=True)
                 continue
             apply()

@@ -94,6 +94,23 @@ class Bench:
             self._responder.stdin.flush()
             return int(self._ack())
 
+    def whole_scans(self) -> int:
+        """Scans the pump has made from start to end since the last `press`."""
+        assert self._responder is not None and self._responder.stdin is not None
+        with self._lock:
+            self._responder.stdin.write("?scans\n")
+            self._responder.stdin.flush()
+            return int(self._ack())
+
+    def wait_scans(self, count: int, timeout_s: float = 30.0) -> None:
+        """Until the pump has read the keypad `count` times as it is since the last `press`.
+
+        A key is taken after two frames 30 ms apart that show it alone, and let go after two
+        that show none; each scan waits six settle times, so two whole scans are enough,
+        however slow the guest."""
+        wait_for(lambda: self.whole_scans() >= count, timeout_s,
+                 f"{count} whole keypad scan(s) after the last change")
+
     def press(self, *keys: str) -> None:
         """Hold exactly these keys down (none: release all)."""
         if self._responder is None:
