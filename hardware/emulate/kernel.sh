@@ -25,6 +25,8 @@ if [ ${#need[@]} -gt 0 ]; then
     { log "SETUP FAILED: cannot install the kernel build tools"; exit 90; }
 fi
 
+. "$here/lock.sh"
+cache_lock kernel
 src_ver=$(dpkg-query -W -f='${Version}' linux-source-6.1)
 key=$( (cat "$here/kernel.config"; echo "recipe $RECIPE") | sha256sum | cut -c1-12)
 out="$cache/kernel-$src_ver-$key"

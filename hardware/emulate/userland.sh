@@ -31,6 +31,9 @@ PYTESTS=(tests/platform/test_userland.py tests/test_rules.py tests/test_ledger.p
          tests/native --deselect tests/native/test_bench.py)
 
 [ "$(id -u)" = 0 ] || { echo "userland.sh: needs root (debootstrap and chroot)" >&2; exit 2; }
+# The root, its copy of the checkout and its venv are this run's alone.
+. "$here/lock.sh"
+cache_lock "root-$arch"
 
 # --- tools and binfmt_misc --------------------------------------------------------------------
 phase "tools"
