@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -303,26 +304,37 @@ class InputThread:
         self.next_ns = self.now_ns + (S if self.keypad.at_rest else self.period_ns)
 
 
+class CountedSettle:
+    """The keypad's settle wait, counted, that can act in one wait still to come."""
+
+    def __init__(self) -> None:
+        self.waits = 0
+        self._at: int | None = None
+        self._action: Callable[[], None] = lambda: None
+
+    def __call__(self, seconds: float) -> None:
+        self.waits += 1
+        if self.waits == self._at:
+            self._action()
+
+    def in_wait(self, ahead: int, action: Callable[[], None]) -> None:
+        """Run `action` in the `ahead`-th wait from now (1: the next one)."""
+        self._at, self._action = self.waits + ahead, action
+
+
 def test_a_key_pressed_in_a_scan_after_its_row_was_read_is_not_lost(mock_factory, sink):
     # The press makes its column's edge while the scan runs (ignored: the scan's own edges
     # look the same), and its row has been read already, so the frame shows no key. Taken
     # for at rest, the thread would sleep a second and a 200 ms tap would be gone.
     matrix = MockKeypadMatrix(mock_factory, ROWS, COLS)
-    waits = 0
-    press_at: int | None = None
-
-    def settle(seconds: float) -> None:
-        nonlocal waits
-        waits += 1
-        if waits == press_at:
-            matrix.press("2")  # row 0, during the wait before row 3 is read
-
+    settle = CountedSettle()
     with MatrixKeypad(ROWS, COLS, sink, pin_factory=mock_factory, settle_ns=50_000,
                       settle=settle) as keypad:
         thread = InputThread(keypad)
         thread.run_ms(2500)
         assert keypad.at_rest and keypad.idle
-        press_at = waits + 5  # let go, rows 0..2, then the wait before row 3
+        # row 0's key, in the wait before row 3 is read (let go, rows 0..2, then row 3)
+        settle.in_wait(5, lambda: matrix.press("2"))
         thread.scan()
         assert keypad.read_frame() == {(0, 1)}, "the key is down"
         assert not keypad.at_rest, "the parked columns saw the key that the frame missed"
@@ -355,15 +367,7 @@ def test_a_key_let_go_in_a_scan_is_not_taken_as_still_held(mock_factory, sink):
     # thread must go on scanning until the release is committed, or the next key, pressed
     # before the one-second scan, would come while the keypad still thinks one is down.
     matrix = MockKeypadMatrix(mock_factory, ROWS, COLS)
-    waits = 0
-    release_at: int | None = None
-
-    def settle(seconds: float) -> None:
-        nonlocal waits
-        waits += 1
-        if waits == release_at:
-            matrix.release()
-
+    settle = CountedSettle()
     with MatrixKeypad(ROWS, COLS, sink, pin_factory=mock_factory, settle_ns=50_000,
                       settle=settle) as keypad:
         thread = InputThread(keypad)
@@ -372,7 +376,7 @@ def test_a_key_let_go_in_a_scan_is_not_taken_as_still_held(mock_factory, sink):
         matrix.press("4")
         thread.run_ms(100)
         assert [item.key for item in sink.items] == ["4"] and keypad.at_rest
-        release_at = waits + 5  # after row 1 ("4") has been read
+        settle.in_wait(5, matrix.release)  # after row 1 ("4") has been read
         thread.scan()
         assert not keypad.at_rest
         thread.run_ms(100)

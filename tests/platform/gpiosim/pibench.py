@@ -86,21 +86,20 @@ class Bench:
             raise RuntimeError("the keypad responder stopped")
         return answer[2:].strip()
 
-    def row_changes(self) -> int:
-        """How many times the scanner has changed a keypad row so far (16 per scan)."""
+    def _ask(self, query: str) -> int:
         assert self._responder is not None and self._responder.stdin is not None
         with self._lock:
-            self._responder.stdin.write("?\n")
+            self._responder.stdin.write(query + "\n")
             self._responder.stdin.flush()
             return int(self._ack())
 
+    def row_changes(self) -> int:
+        """How many times the scanner has changed a keypad row so far (16 per scan)."""
+        return self._ask("?")
+
     def whole_scans(self) -> int:
         """Scans the pump has made from start to end since the last `press`."""
-        assert self._responder is not None and self._responder.stdin is not None
-        with self._lock:
-            self._responder.stdin.write("?scans\n")
-            self._responder.stdin.flush()
-            return int(self._ack())
+        return self._ask("?scans")
 
     def wait_scans(self, count: int, timeout_s: float = 30.0) -> None:
         """Until the pump has read the keypad `count` times as it is since the last `press`.
