@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -322,16 +323,25 @@ class CountedSettle:
         self._at, self._action = self.waits + ahead, action
 
 
+@contextmanager
+def keypad_at_rest(mock_factory: Any, sink: Any, settle_ns: int,
+                   settle: Callable[[float], None]) -> Iterator[tuple[Any, MatrixKeypad,
+                                                                     InputThread]]:
+    """A keypad on a mock matrix with its input thread, run until it sleeps (2.5 s)."""
+    matrix = MockKeypadMatrix(mock_factory, ROWS, COLS)
+    with MatrixKeypad(ROWS, COLS, sink, pin_factory=mock_factory, settle_ns=settle_ns,
+                      settle=settle) as keypad:
+        thread = InputThread(keypad)
+        thread.run_ms(2500)
+        yield matrix, keypad, thread
+
+
 def test_a_key_pressed_in_a_scan_after_its_row_was_read_is_not_lost(mock_factory, sink):
     # The press makes its column's edge while the scan runs (ignored: the scan's own edges
     # look the same), and its row has been read already, so the frame shows no key. Taken
     # for at rest, the thread would sleep a second and a 200 ms tap would be gone.
-    matrix = MockKeypadMatrix(mock_factory, ROWS, COLS)
     settle = CountedSettle()
-    with MatrixKeypad(ROWS, COLS, sink, pin_factory=mock_factory, settle_ns=50_000,
-                      settle=settle) as keypad:
-        thread = InputThread(keypad)
-        thread.run_ms(2500)
+    with keypad_at_rest(mock_factory, sink, 50_000, settle) as (matrix, keypad, thread):
         assert keypad.at_rest and keypad.idle
         # row 0's key, in the wait before row 3 is read (let go, rows 0..2, then row 3)
         settle.in_wait(5, lambda: matrix.press("2"))
@@ -347,11 +357,8 @@ def test_a_key_pressed_in_a_scan_after_its_row_was_read_is_not_lost(mock_factory
 def test_a_key_pressed_just_after_a_scan_wakes_the_thread(mock_factory, sink):
     # An edge stamped after the scan's end is a real one, however soon after it comes; only
     # the scan's own (stamped before its end) are ignored.
-    matrix = MockKeypadMatrix(mock_factory, ROWS, COLS)
-    with MatrixKeypad(ROWS, COLS, sink, pin_factory=mock_factory, settle_ns=5_000_000,
-                      settle=lambda seconds: None) as keypad:
-        thread = InputThread(keypad)
-        thread.run_ms(2500)
+    with keypad_at_rest(mock_factory, sink, 5_000_000, lambda seconds: None) as (
+            matrix, keypad, thread):
         assert keypad.at_rest and thread.kicks == 0
         thread.scan()
         matrix.press("9")  # microseconds after the scan, well inside its 5 ms settle time
@@ -366,12 +373,8 @@ def test_a_key_let_go_in_a_scan_is_not_taken_as_still_held(mock_factory, sink):
     # The other way round: the frame shows the key, the parked columns no longer do. The
     # thread must go on scanning until the release is committed, or the next key, pressed
     # before the one-second scan, would come while the keypad still thinks one is down.
-    matrix = MockKeypadMatrix(mock_factory, ROWS, COLS)
     settle = CountedSettle()
-    with MatrixKeypad(ROWS, COLS, sink, pin_factory=mock_factory, settle_ns=50_000,
-                      settle=settle) as keypad:
-        thread = InputThread(keypad)
-        thread.run_ms(2500)
+    with keypad_at_rest(mock_factory, sink, 50_000, settle) as (matrix, keypad, thread):
         time.sleep(0.001)  # well after the last scan's end (real ticks stamp the edges)
         matrix.press("4")
         thread.run_ms(100)
