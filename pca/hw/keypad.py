@@ -25,6 +25,7 @@ LAYOUT: tuple[tuple[str, ...], ...] = (
 
 IDLE = "idle"  # no key down
 CHORD = "chord"  # two or more contacts seen in one frame (two keys, or a ghost)
+DEBOUNCE_NS = 30 * MS  # how long a frame must show a key (or none) before it counts
 
 
 class MatrixRow(GPIODevice):  # type: ignore[misc]  # gpiozero is untyped
@@ -81,7 +82,7 @@ class MatrixKeypad:
     """
 
     def __init__(self, rows: Sequence[int], cols: Sequence[int], sink: Sink, *,
-                 debounce_ns: int = 30 * MS,
+                 debounce_ns: int = DEBOUNCE_NS,
                  layout: tuple[tuple[str, ...], ...] = LAYOUT, pin_factory: Any,
                  settle_ns: int = 0, settle: Callable[[float], None] = time.sleep) -> None:
         if settle_ns < 0:

@@ -8,7 +8,7 @@ A line "?scans" asks how many whole scans the pump has made since the last chang
 began after it (the rows let go of their parking) and ended (every row parked again), so
 each has read every row with the keys as they are now. A test holds a key for as many scans
 as the pump needs to take it, not for a time: under a loaded host a scan in this guest can
-take 150 ms, where one on a Pi takes under a millisecond.
+take 200 ms, where one on a Pi takes under a millisecond.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from simkit import SimChip
 
-from pca.hw.keypad import LAYOUT
+from pca.hw.keypad import DEBOUNCE_NS, LAYOUT
 from pca.hw.pinmap import PinMap
 
 KEY_AT = {key: (r, c) for r, row in enumerate(LAYOUT) for c, key in enumerate(row)}
@@ -102,13 +102,20 @@ class Bench:
         return self._ask("?scans")
 
     def wait_scans(self, count: int, timeout_s: float = 30.0) -> None:
-        """Until the pump has read the keypad `count` times as it is since the last `press`.
-
-        A key is taken after two frames 30 ms apart that show it alone, and let go after two
-        that show none; each scan waits six settle times, so two whole scans are enough,
-        however slow the guest."""
+        """Until the pump has read the keypad `count` times as it is since the last `press`."""
         wait_for(lambda: self.whole_scans() >= count, timeout_s,
                  f"{count} whole keypad scan(s) after the last change")
+
+    def wait_taken(self) -> None:
+        """Until the pump has taken the keys as they are since the last `press` (a key, a
+        chord or none): a whole scan has seen them, then one that began more than the
+        debounce time later has seen them again. Counted in scans and not in time, since a
+        scan takes under a millisecond on a Pi and up to 200 ms in a busy guest; and not as
+        two scans alone, which on a quick machine come 10 ms apart, inside the debounce."""
+        self.wait_scans(1)
+        time.sleep(DEBOUNCE_NS / 1e9 + 0.02)
+        # the scan under way may have begun before the sleep ended; the one after it did not
+        self.wait_scans(self.whole_scans() + 2)
 
     def press(self, *keys: str) -> None:
         """Hold exactly these keys down (none: release all)."""

@@ -152,14 +152,14 @@ def test_bolus_bounce_is_one_request(pump: RunningPump) -> None:
 
 
 def type_keys(pump: RunningPump, keys: str) -> None:
-    """Each key held for two whole scans and let go for two: what the pump needs to take it
-    and to be ready for the next. Held for a time instead (0.3 s), a key was lost whenever
-    the host was busy: a scan here then takes up to 200 ms, and one frame is not a key."""
+    """Each key held, and let go, until the pump has taken that. Held for a time instead
+    (0.3 s), a key was lost whenever the host was busy: a scan here then takes up to 200 ms,
+    and one frame is not a key."""
     for key in keys:
         pump.bench.press(key)
-        pump.bench.wait_scans(2)
+        pump.bench.wait_taken()
         pump.bench.press()
-        pump.bench.wait_scans(2)
+        pump.bench.wait_taken()
 
 
 def test_keypad_keys_arrive_as_a_pin_attempt(pump: RunningPump) -> None:
@@ -173,9 +173,9 @@ def test_keypad_chord_sends_no_key(pump: RunningPump) -> None:
     before = len(pump.events("auth"))
     type_keys(pump, "1234")
     pump.bench.press("5", "#")  # two keys at once: nothing, not even the '#' that would submit
-    pump.bench.wait_scans(3)  # seen, and seen as a chord
+    pump.bench.wait_taken()  # seen, and seen as a chord
     pump.bench.press()
-    pump.bench.wait_scans(2)
+    pump.bench.wait_taken()
     quiet(1.0)
     assert len(pump.events("auth")) == before
     type_keys(pump, "#")  # the digits typed before the chord are still waiting for it
@@ -191,12 +191,12 @@ def test_a_held_key_is_not_scanned_back_to_back(pump: RunningPump) -> None:
     idle = pump.bench.row_changes() - start
     before = len(pump.events("auth"))
     pump.bench.press("5")
-    pump.bench.wait_scans(2)  # sent once, and the keypad is at rest again
+    pump.bench.wait_taken()  # sent once, and the keypad is at rest again
     start = pump.bench.row_changes()
     quiet(3.0)
     held = pump.bench.row_changes() - start
     pump.bench.press()
-    pump.bench.wait_scans(2)
+    pump.bench.wait_taken()
     assert idle > 0, "the responder saw no scan at all"
     print(f"row changes in 3 s: {idle} with no key down, {held} with '5' held")
     assert held <= 2 * idle + 32, (idle, held)
